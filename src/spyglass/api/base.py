@@ -1,0 +1,65 @@
+"""What every handler shares: the services, the caller's identity, JSON in and out."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import webob
+import webob.exc
+
+from spyglass.context import RequestContext
+from spyglass.images.data import ImageData
+from spyglass.images.members import ImageMembers
+from spyglass.images.service import ImageService
+
+CONTEXT_KEY = "spyglass.context"
+
+
+@dataclass(frozen=True)
+class Settings:
+    show_multiple_locations: bool
+    show_image_direct_url: bool
+    public_endpoint: str | None
+    enabled_import_methods: tuple[str, ...]
+    disk_formats: tuple[str, ...]
+    container_formats: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Services:
+    images: ImageService
+    data: ImageData
+    members: ImageMembers
+    settings: Settings
+
+
+def context(req: webob.Request) -> RequestContext:
+    ctx: RequestContext = req.environ[CONTEXT_KEY]
+    return ctx
+
+
+def json_response(doc: Any, status: int = 200, **headers: str) -> webob.Response:
+    body = json.dumps(doc).encode()
+    resp = webob.Response(body=body, status=status, content_type="application/json", charset="UTF-8")
+    for name, value in headers.items():
+        resp.headers[name.replace("_", "-")] = value
+    return resp
+
+
+def read_json(req: webob.Request, *, allowed_types: tuple[str, ...] = ("application/json",)) -> Any:
+    content_type = req.content_type or ""
+    if content_type not in allowed_types:
+        raise webob.exc.HTTPUnsupportedMediaType(
+            explanation=f"Unsupported Content-Type '{content_type}': use {' or '.join(allowed_types)}.")
+    try:
+        return json.loads(req.body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise webob.exc.HTTPBadRequest(explanation="Malformed JSON in request body.") from None
+
+
+def read_json_object(req: webob.Request) -> dict[str, Any]:
+    body = read_json(req)
+    if not isinstance(body, dict):
+        raise webob.exc.HTTPBadRequest(explanation="Request body must be a JSON object.")
+    return body

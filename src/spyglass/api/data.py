@@ -1,0 +1,99 @@
+"""/v2/images/{id}/file: stream image data in and out."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import webob
+import webob.exc
+
+from spyglass.api.base import Services, context
+from spyglass.images import states
+
+CHUNK_SIZE = 1024 * 1024
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _body_chunks(stream: BinaryIO) -> Iterator[bytes]:
+    while True:
+        chunk = stream.read(CHUNK_SIZE)
+        if not chunk:
+            return
+        yield chunk
+
+
+def upload(services: Services, req: webob.Request, image_id: str) -> webob.Response:
+    if req.content_type != "application/octet-stream":
+        raise webob.exc.HTTPUnsupportedMediaType(
+            explanation=f"Unsupported Content-Type '{req.content_type}': use application/octet-stream.")
+    declared: int | None = None
+    if req.headers.get("Content-Length") not in (None, ""):
+        try:
+            declared = int(req.headers["Content-Length"])
+        except ValueError:
+            raise webob.exc.HTTPBadRequest(explanation="Invalid Content-Length header.") from None
+    stream = req.environ["wsgi.input"]
+    services.data.upload(context(req), image_id, _body_chunks(stream), declared)
+    return webob.Response(status=204)
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """Returns (offset, length) of the single byte range asked for; None for the whole image."""
+    found = _RANGE.match(header.strip())
+    if found is None or found.group(1) == found.group(2) == "":
+        raise webob.exc.HTTPBadRequest(
+            explanation=f"Invalid Range header '{header}': one range, as bytes=first-last, is supported.")
+    first, last = found.group(1), found.group(2)
+    if first == "":  # the final N bytes
+        length = min(int(last), size)
+        if length == 0:
+            raise _unsatisfiable(size)
+        return size - length, length
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if last and int(last) < start:
+        raise webob.exc.HTTPBadRequest(explanation=f"Invalid Range header '{header}': last byte before first.")
+    if start >= size:
+        raise _unsatisfiable(size)
+    return start, end - start + 1
+
+
+def _unsatisfiable(size: int) -> webob.exc.HTTPRequestRangeNotSatisfiable:
+    return webob.exc.HTTPRequestRangeNotSatisfiable(
+        explanation=f"Requested range not satisfiable: the image has {size} bytes.",
+        headers=[("Content-Range", f"bytes */{size}")])
+
+
+def download(services: Services, req: webob.Request, image_id: str) -> webob.Response:
+    image = services.data.prepare_download(context(req), image_id)
+    if image.status not in (states.ACTIVE, states.DEACTIVATED) or not image.locations or image.size is None:
+        return webob.Response(status=204, content_type=None)
+    size = image.size
+    wanted = parse_range(req.headers["Range"], size) if req.headers.get("Range") else None
+    offset, length = wanted if wanted else (0, size)
+    reader = services.data.open(image, offset, length)
+
+    resp = webob.Response(status=206 if wanted else 200, content_type="application/octet-stream")
+    resp.headers["Content-Length"] = str(reader.length)
+    if wanted:
+        resp.headers["Content-Range"] = f"bytes {offset}-{offset + reader.length - 1}/{size}"
+    elif image.checksum:
+        resp.headers["Content-MD5"] = image.checksum
+    file_wrapper: Any = req.environ.get("wsgi.file_wrapper")
+    if reader.file is not None and file_wrapper is not None:
+        # The server hands the open file to sendfile(2): no copy through Python. It sends
+        # Content-Length bytes from the file's current position (the range's start).
+        resp.app_iter = file_wrapper(reader.file, CHUNK_SIZE)
+    else:
+        resp.app_iter = _closing(reader)
+    return resp
+
+
+def _closing(reader: Any) -> Iterator[bytes]:
+    try:
+        yield from reader
+    finally:
+        reader.close()
+
+

@@ -1,0 +1,69 @@
+"""Images and members as JSON documents, in Glance's wire format."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlparse
+
+from spyglass.images.model import Image, Member
+
+
+def isotime(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+def image_view(image: Image, *, show_locations: bool = False, show_direct_url: bool = False) -> dict[str, Any]:
+    # Custom properties first: a core attribute of the same name must win.
+    doc: dict[str, Any] = dict(image.properties)
+    doc.update({
+        "id": image.id,
+        "name": image.name,
+        "status": image.status,
+        "visibility": image.visibility,
+        "protected": image.protected,
+        "os_hidden": image.os_hidden,
+        "checksum": image.checksum,
+        "os_hash_algo": image.os_hash_algo,
+        "os_hash_value": image.os_hash_value,
+        "owner": image.owner,
+        "size": image.size,
+        "virtual_size": image.virtual_size,
+        "min_ram": image.min_ram,
+        "min_disk": image.min_disk,
+        "disk_format": image.disk_format,
+        "container_format": image.container_format,
+        "created_at": isotime(image.created_at),
+        "updated_at": isotime(image.updated_at),
+        "tags": list(image.tags),
+        "self": f"/v2/images/{image.id}",
+        "file": f"/v2/images/{image.id}/file",
+        "schema": "/v2/schemas/image",
+    })
+    stores = [loc.metadata.get("store") for loc in image.locations if loc.metadata.get("store")]
+    if stores:
+        doc["stores"] = ",".join(dict.fromkeys(stores))
+    if show_locations:
+        doc["locations"] = [{"url": _public_url(loc.url), "metadata": loc.metadata} for loc in image.locations
+                            if loc.status == "active"]
+    if show_direct_url and image.locations:
+        doc["direct_url"] = _public_url(image.locations[0].url)
+    return doc
+
+
+def _public_url(url: str) -> str:
+    """A location URL without any credential it may carry (user:password@ in the netloc)."""
+    parsed = urlparse(url)
+    if "@" not in parsed.netloc:
+        return url
+    return parsed._replace(netloc=parsed.netloc.rsplit("@", 1)[1]).geturl()
+
+
+def member_view(member: Member) -> dict[str, Any]:
+    return {
+        "image_id": member.image_id,
+        "member_id": member.member,
+        "status": member.status,
+        "created_at": isotime(member.created_at),
+        "updated_at": isotime(member.updated_at),
+        "schema": "/v2/schemas/member",
+    }

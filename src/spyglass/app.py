@@ -1,0 +1,129 @@
+"""The WSGI application: OpenStack middleware around the Images API router."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import webob
+import webob.dec
+import webob.exc
+from oslo_config import cfg
+from oslo_middleware import http_proxy_to_wsgi, request_id
+
+from spyglass import config, health
+from spyglass.api import data, images, info, members, schemas, tags, versions
+from spyglass.api.base import CONTEXT_KEY, Services, Settings
+from spyglass.api.errors import http_error
+from spyglass.api.router import Router
+from spyglass.context import RequestContext
+from spyglass.db.engine import create_engine
+from spyglass.db.repo import ImageRepository
+from spyglass.images.data import ImageData, InspectionSettings
+from spyglass.images.errors import ImageServiceError
+from spyglass.images.listing import Limits
+from spyglass.images.members import ImageMembers
+from spyglass.images.policy import Policy
+from spyglass.images.service import ImageService, Quotas
+from spyglass.images.uploads import UploadJournal
+from spyglass.stores import registry
+
+LOG = logging.getLogger(__name__)
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def build_router() -> Router:
+    r = Router()
+    r.add("/", GET=versions.multiple_choices)
+    r.add("/versions", GET=versions.index)
+    r.add("/v2/images", GET=images.index, POST=images.create)
+    r.add("/v2/images/{image_id}", GET=images.show, PATCH=images.update, DELETE=images.delete)
+    r.add("/v2/images/{image_id}/file", GET=data.download, PUT=data.upload)
+    r.add("/v2/images/{image_id}/tags/{tag}", PUT=tags.add, DELETE=tags.delete)
+    r.add("/v2/images/{image_id}/members", GET=members.index, POST=members.create)
+    r.add("/v2/images/{image_id}/members/{member_id}", GET=members.show, PUT=members.update,
+          DELETE=members.delete)
+    r.add("/v2/images/{image_id}/actions/deactivate", POST=images.deactivate)
+    r.add("/v2/images/{image_id}/actions/reactivate", POST=images.reactivate)
+    r.add("/v2/schemas/image", GET=schemas.image)
+    r.add("/v2/schemas/images", GET=schemas.images)
+    r.add("/v2/schemas/member", GET=schemas.member)
+    r.add("/v2/schemas/members", GET=schemas.members)
+    r.add("/v2/info/import", GET=info.import_methods)
+    r.add("/v2/info/stores", GET=info.stores)
+    return r
+
+
+def build_services(conf: cfg.ConfigOpts) -> Services:
+    engine = create_engine(config.database_url(conf), sqlite_busy_timeout=conf.database.busy_timeout)
+    repo = ImageRepository(engine)
+    stores = registry.from_config(conf)
+    fmt = conf.image_format
+    image_service = ImageService(
+        repo, stores, Policy(conf),
+        limits=Limits(default=conf.limit_param_default, maximum=conf.api_limit_max),
+        quotas=Quotas(properties=conf.image_property_quota, tags=conf.image_tag_quota,
+                      members=conf.image_member_quota, locations=conf.image_location_quota,
+                      image_size_cap=conf.image_size_cap),
+        disk_formats=tuple(fmt.disk_formats),
+    )
+    inspection = InspectionSettings(
+        require_format_match=fmt.require_image_format_match,
+        vmdk_allowed_types=tuple(fmt.vmdk_allowed_types),
+        gpt_safety_checks_nonfatal=tuple(fmt.gpt_safety_checks_nonfatal),
+    )
+    settings = Settings(
+        show_multiple_locations=conf.show_multiple_locations,
+        show_image_direct_url=conf.show_image_direct_url,
+        public_endpoint=conf.public_endpoint,
+        enabled_import_methods=tuple(conf.enabled_import_methods),
+        disk_formats=tuple(fmt.disk_formats),
+        container_formats=tuple(fmt.container_formats),
+    )
+    journal = UploadJournal(config.data_dir(conf) / "uploads")
+    return Services(images=image_service, data=ImageData(image_service, journal, inspection),
+                    members=ImageMembers(image_service), settings=settings)
+
+
+class ImagesApi:
+    def __init__(self, services: Services, conf: cfg.ConfigOpts) -> None:
+        self.services = services
+        self.router = build_router()
+        self.noauth = conf.noauth
+
+    def _context(self, req: webob.Request) -> RequestContext:
+        headers = req.headers
+        project = headers.get("X-Project-Id") or headers.get("X-Tenant-Id")
+        user = headers.get("X-User-Id")
+        roles_header = headers.get("X-Roles")
+        if project is None and user is None and roles_header is None:
+            project, user, roles = self.noauth.project_id, self.noauth.user_id, list(self.noauth.roles)
+        else:
+            roles = [r.strip().lower() for r in (roles_header or "").split(",") if r.strip()]
+        policy = self.services.images.policy
+        return RequestContext(project_id=project, user_id=user, roles=tuple(roles),
+                              is_admin=policy.is_admin(roles, project, user),
+                              request_id=req.environ.get(request_id.ENV_REQUEST_ID))
+
+    @webob.dec.wsgify
+    def __call__(self, req: webob.Request) -> webob.Response:
+        try:
+            handler, params = self.router.match(req.method, req.path_info)
+            req.environ[CONTEXT_KEY] = self._context(req)
+            return handler(self.services, req, **params)
+        except ImageServiceError as exc:
+            return http_error(exc)
+        except webob.exc.HTTPException as exc:
+            return exc
+        except Exception:
+            LOG.exception("unexpected error serving %s %s", req.method, req.path_info)
+            return webob.exc.HTTPInternalServerError(
+                explanation="The server hit an unexpected error; nothing was changed by it.")
+
+
+def build_app(conf: cfg.ConfigOpts) -> WSGIApp:
+    api = ImagesApi(build_services(conf), conf)
+    app: WSGIApp = health.healthcheck_middleware(api, conf)
+    app = request_id.RequestId(app)
+    app = http_proxy_to_wsgi.HTTPProxyToWSGI(app, conf=conf)
+    return app

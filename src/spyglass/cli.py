@@ -1,0 +1,85 @@
+"""The `spyglass` command: argument parsing only; the work is done by the packages it calls."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from oslo_config import cfg
+
+from spyglass import config
+
+
+def _load(args: argparse.Namespace) -> cfg.ConfigOpts:
+    conf = config.load(config_files=args.config_file)
+    if getattr(args, "data_dir", None):
+        conf.set_override("data_dir", args.data_dir)
+    if getattr(args, "bind", None):
+        host, _, port = args.bind.rpartition(":")
+        if not host or not port.isdigit():
+            raise SystemExit(f"--bind must be HOST:PORT, got {args.bind!r}")
+        conf.set_override("bind_host", host.strip("[]"))
+        conf.set_override("bind_port", int(port))
+    return conf
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from spyglass import server
+    from spyglass.db import migrate
+
+    conf = _load(args)
+    url = config.database_url(conf)
+    if not migrate.is_current(url):
+        print("The database schema is not current: run `spyglass db sync` "
+              "(or `spyglass db check` to see what is pending).", file=sys.stderr)
+        return 2
+    return server.serve(conf)
+
+
+def _db(args: argparse.Namespace) -> int:
+    from spyglass.db import migrate
+
+    conf = _load(args)
+    url = config.database_url(conf)
+    config.data_dir(conf).mkdir(parents=True, exist_ok=True)
+    if args.db_command == "version":
+        for branch, revision in migrate.version(url).items():
+            print(f"{branch}: {revision or 'none'}")
+        return 0
+    if args.db_command == "check":
+        return migrate.check(url)
+    getattr(migrate, {"sync": "sync", "expand": "expand", "migrate": "migrate_data",
+                      "contract": "contract"}[args.db_command])(url)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="spyglass", description="OpenStack Images API v2 service.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config-file", action="append", default=[], metavar="FILE",
+                        help="oslo.config INI file; may be repeated, later files win.")
+    common.add_argument("--data-dir", help="Directory of the embedded SQLite database and file store.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", parents=[common], help="Run the API server.")
+    serve.add_argument("--bind", metavar="HOST:PORT", help="Address to listen on (default 127.0.0.1:9292).")
+    serve.set_defaults(func=_serve)
+
+    db = sub.add_parser("db", help="Database schema: version, sync, check, and the upgrade phases.")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    for name, text in (("version", "Show the schema revision of each branch."),
+                       ("sync", "Bring the schema up to date (expand, migrate, contract)."),
+                       ("check", "Exit 0 if current; 3, 4 or 5 if expand, migrate or contract is pending."),
+                       ("expand", "Apply additive schema changes (safe while older nodes serve)."),
+                       ("migrate", "Run pending data migrations."),
+                       ("contract", "Remove what no running version needs any more.")):
+        p = db_sub.add_parser(name, parents=[common], help=text)
+        p.set_defaults(func=_db)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Configuration through oslo.config, with Glance's section and option names where the concept is
+the same, so that an operator's glance-api.conf habits carry over."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from oslo_config import cfg
+
+DEFAULT_DATA_DIR = "./spyglass-data"
+
+core_opts = [
+    cfg.StrOpt("bind_host", default="127.0.0.1", help="Address the API listens on."),
+    cfg.PortOpt("bind_port", default=9292, help="Port the API listens on."),
+    cfg.IntOpt("workers", default=2, min=1,
+               help="Number of worker processes serving the API."),
+    cfg.IntOpt("threads", default=16, min=1,
+               help="Threads per worker: each serves one request at a time, so this bounds the "
+                    "number of concurrent uploads and downloads a worker can stream."),
+    cfg.StrOpt("data_dir", default=DEFAULT_DATA_DIR,
+               help="Directory for the embedded defaults: the SQLite database and the filesystem "
+                    "store live below it unless [database] connection or "
+                    "[glance_store] filesystem_store_datadir say otherwise."),
+    cfg.IntOpt("limit_param_default", default=25, min=1,
+               help="Page size of image listings when the request gives no limit."),
+    cfg.IntOpt("api_limit_max", default=1000, min=1,
+               help="Largest page size a listing may ask for."),
+    cfg.IntOpt("image_property_quota", default=128,
+               help="Maximum number of custom properties on one image (negative: unlimited)."),
+    cfg.IntOpt("image_tag_quota", default=128,
+               help="Maximum number of tags on one image (negative: unlimited)."),
+    cfg.IntOpt("image_member_quota", default=128,
+               help="Maximum number of members of one image (negative: unlimited)."),
+    cfg.IntOpt("image_location_quota", default=10,
+               help="Maximum number of locations of one image (negative: unlimited)."),
+    cfg.IntOpt("image_size_cap", default=1099511627776, min=1,
+               help="Largest image, in bytes, that may be uploaded."),
+    cfg.BoolOpt("show_image_direct_url", default=False,
+                help="Show the image's store location as direct_url. It never carries credentials."),
+    cfg.BoolOpt("show_multiple_locations", default=False,
+                help="Show the image's locations list to those the policy allows."),
+    cfg.StrOpt("public_endpoint",
+               help="Public URL of the API, used in version discovery instead of the request's "
+                    "host URL (set it behind a load balancer or TLS terminator)."),
+    cfg.ListOpt("enabled_import_methods", default=[],
+                help="Interoperable image import methods offered in /v2/info/import. None are "
+                     "implemented yet, so the list is empty."),
+    cfg.IntOpt("graceful_shutdown_timeout", default=60, min=0,
+               help="Seconds a stopping server waits for in-flight requests (uploads and downloads "
+                    "included) before it exits anyway."),
+    cfg.IntOpt("drain_delay", default=0, min=0,
+               help="Seconds a stopping server keeps accepting requests while /healthcheck answers "
+                    "503, so a load balancer takes it out of rotation before it stops listening."),
+]
+
+database_opts = [
+    cfg.StrOpt("connection", secret=True,
+               help="SQLAlchemy URL of the database. Default: SQLite in data_dir."),
+    cfg.IntOpt("busy_timeout", default=30,
+               help="SQLite only: seconds a writer waits for the database lock before failing."),
+]
+
+store_opts = [
+    cfg.ListOpt("stores", default=["file"], help="Store types enabled."),
+    cfg.StrOpt("default_store", default="file", help="Store new image data goes to."),
+    cfg.StrOpt("filesystem_store_datadir",
+               help="Directory of the filesystem store. Default: images/ below data_dir."),
+    cfg.IntOpt("filesystem_store_chunk_size", default=1024 * 1024, min=4096,
+               help="Bytes read or written per call by the filesystem store."),
+]
+
+noauth_opts = [
+    cfg.StrOpt("project_id", default="admin",
+               help="Project of requests that carry no X-Project-Id header (no Keystone)."),
+    cfg.StrOpt("user_id", default="admin",
+               help="User of requests that carry no X-User-Id header (no Keystone)."),
+    cfg.ListOpt("roles", default=["admin", "member", "reader"],
+                help="Roles of requests that carry no X-Roles header (no Keystone)."),
+]
+
+
+def register(conf: cfg.ConfigOpts) -> None:
+    """Register every option Spyglass reads; safe to call more than once."""
+    from spyglass.images import inspection
+
+    conf.register_opts(core_opts)
+    conf.register_opts(database_opts, group="database")
+    conf.register_opts(store_opts, group="glance_store")
+    conf.register_opts(noauth_opts, group="noauth")
+    conf.register_opts(inspection.OPTS, group="image_format")
+
+
+def load(argv: list[str] | None = None, config_files: list[str] | None = None) -> cfg.ConfigOpts:
+    conf = cfg.ConfigOpts()
+    register(conf)
+    conf(args=argv or [], project="spyglass", default_config_files=config_files or [],
+         default_config_dirs=[])
+    return conf
+
+
+def data_dir(conf: cfg.ConfigOpts) -> Path:
+    return Path(os.path.abspath(conf.data_dir))
+
+
+def database_url(conf: cfg.ConfigOpts) -> str:
+    return conf.database.connection or f"sqlite:///{data_dir(conf) / 'spyglass.sqlite'}"
+
+
+def filesystem_store_dir(conf: cfg.ConfigOpts) -> Path:
+    configured = conf.glance_store.filesystem_store_datadir
+    return Path(configured) if configured else data_dir(conf) / "images"

@@ -1,0 +1,43 @@
+"""Engine creation, with the SQLite settings that let several worker processes share one file."""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+# Execution option marking a transaction that will write: on SQLite it takes the write lock at BEGIN
+# (BEGIN IMMEDIATE), so concurrent writers queue on busy_timeout instead of failing with
+# "database is locked" when a read transaction later tries to upgrade to a write.
+WRITE = "spyglass_write"
+
+
+def create_engine(url: str, *, sqlite_busy_timeout: int = 30, **kwargs: Any) -> sa.Engine:
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+    engine = sa.create_engine(
+        url, connect_args={"timeout": sqlite_busy_timeout, "check_same_thread": False}, **kwargs
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin (see _on_begin).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(sqlite_busy_timeout * 1000)}")
+        if parsed.database not in (None, "", ":memory:"):
+            # WAL: readers never block the writer nor each other.
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        if conn.get_execution_options().get(WRITE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine

@@ -1,0 +1,387 @@
+"""All SQL Spyglass runs against Glance's image tables. Nothing outside db/ writes SQL."""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+from spyglass.db import tables as t
+from spyglass.db.engine import WRITE
+from spyglass.images.model import CORE_ATTRIBUTES, Image, Location, Member
+
+# Core attributes that a listing may filter on with an operator or an `in:` list.
+FILTER_COLUMNS = {name: t.images.c[name] for name in CORE_ATTRIBUTES}
+NULLABLE_SORT_KEYS = frozenset(c.name for c in t.images.c if c.nullable)
+
+
+def utcnow() -> datetime:
+    # Glance stores naive UTC timestamps with second precision; so do we, so both read the same rows.
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+@dataclass
+class Filter:
+    column: str
+    op: str  # eq, neq, gt, gte, lt, lte, in
+    value: Any
+
+
+@dataclass
+class ListQuery:
+    viewer_project: str | None
+    viewer_is_admin: bool
+    visibility: str | None = None
+    member_status: str = "accepted"
+    filters: list[Filter] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    properties: dict[str, str] = field(default_factory=dict)
+    include_hidden: bool = False
+    sort: list[tuple[str, str]] = field(default_factory=lambda: [("created_at", "desc")])
+    limit: int = 25
+    marker: str | None = None
+
+
+class NotFound(Exception):
+    pass
+
+
+class Conflict(Exception):
+    pass
+
+
+_OPS = {
+    "eq": lambda c, v: c == v, "neq": lambda c, v: c != v, "gt": lambda c, v: c > v,
+    "gte": lambda c, v: c >= v, "lt": lambda c, v: c < v, "lte": lambda c, v: c <= v,
+    "in": lambda c, v: c.in_(v),
+}
+
+
+class ImageRepository:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._writer = engine.execution_options(**{WRITE: True})
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def get(self, image_id: str) -> Image | None:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(t.images).where(t.images.c.id == image_id, t.images.c.deleted == sa.false())
+            ).first()
+            if row is None:
+                return None
+            return self._hydrate(conn, [row])[0]
+
+    def exists_including_deleted(self, image_id: str) -> bool:
+        with self.engine.begin() as conn:
+            return conn.execute(sa.select(t.images.c.id).where(t.images.c.id == image_id)).first() is not None
+
+    def member_of(self, image_id: str, project_id: str | None) -> Member | None:
+        if project_id is None:
+            return None
+        with self.engine.begin() as conn:
+            row = conn.execute(self._members_select(image_id).where(t.image_members.c.member == project_id)).first()
+        return _member(row) if row else None
+
+    def list(self, q: ListQuery) -> list[Image]:
+        img = t.images
+        conditions: list[Any] = [img.c.deleted == sa.false(), *self._visibility_conditions(q)]
+        if not q.include_hidden:
+            conditions.append(img.c.os_hidden == sa.false())
+        for f in q.filters:
+            conditions.append(_OPS[f.op](img.c[f.column], f.value))
+        for tag in q.tags:
+            conditions.append(
+                sa.exists().where(
+                    t.image_tags.c.image_id == img.c.id, t.image_tags.c.value == tag,
+                    t.image_tags.c.deleted == sa.false(),
+                )
+            )
+        for name, value in q.properties.items():
+            p = t.image_properties
+            conditions.append(
+                sa.exists().where(p.c.image_id == img.c.id, p.c.name == name, p.c.value == value,
+                                  p.c.deleted == sa.false())
+            )
+        sort = list(q.sort)
+        if "id" not in (k for k, _ in sort):
+            # A total order, so that marker pagination never skips or repeats an image.
+            sort.append(("id", sort[-1][1] if sort else "desc"))
+
+        with self.engine.begin() as conn:
+            if q.marker is not None:
+                marker_row = conn.execute(sa.select(img).where(img.c.id == q.marker)).first()
+                if marker_row is None:
+                    raise NotFound(q.marker)
+                conditions.append(_after(sort, marker_row))
+            stmt = sa.select(img).where(*conditions).order_by(*_order_by(sort)).limit(q.limit)
+            rows = conn.execute(stmt).all()
+            return self._hydrate(conn, rows)
+
+    def _visibility_conditions(self, q: ListQuery) -> list[Any]:
+        img = t.images
+        if q.viewer_is_admin:
+            if q.visibility == "all":
+                return []
+            if q.visibility is not None:
+                return [img.c.visibility == q.visibility]
+            return [_not_others_community(q.viewer_project)]
+
+        own = img.c.owner == q.viewer_project if q.viewer_project is not None else sa.false()
+        m = t.image_members
+        member_conditions = [m.c.image_id == img.c.id, m.c.member == q.viewer_project, m.c.deleted == sa.false()]
+        if q.member_status != "all":
+            member_conditions.append(m.c.status == q.member_status)
+        shared_with_me = sa.and_(img.c.visibility == "shared", sa.exists().where(*member_conditions))
+        readable = sa.or_(img.c.visibility == "public", own, shared_with_me)
+        if q.visibility is None:
+            return [readable, _not_others_community(q.viewer_project)]
+        if q.visibility == "all":
+            return [sa.or_(readable, img.c.visibility == "community")]
+        if q.visibility == "community":
+            return [img.c.visibility == "community"]
+        return [img.c.visibility == q.visibility, readable]
+
+    def _hydrate(self, conn: sa.Connection, rows: Sequence[sa.Row[Any]]) -> list[Image]:
+        """Build images with their properties, tags and locations in three queries, not three per image."""
+        images = [Image(**{name: row._mapping[name] for name in CORE_ATTRIBUTES}) for row in rows]
+        if not images:
+            return images
+        by_id = {image.id: image for image in images}
+        ids = list(by_id)
+        p, tg, loc = t.image_properties, t.image_tags, t.image_locations
+        for image_id, name, value in conn.execute(
+            sa.select(p.c.image_id, p.c.name, p.c.value).where(p.c.image_id.in_(ids), p.c.deleted == sa.false())
+        ):
+            by_id[image_id].properties[name] = value if value is not None else ""
+        for image_id, value in conn.execute(
+            sa.select(tg.c.image_id, tg.c.value)
+            .where(tg.c.image_id.in_(ids), tg.c.deleted == sa.false()).order_by(tg.c.id)
+        ):
+            if value not in by_id[image_id].tags:
+                by_id[image_id].tags.append(value)
+        for row in conn.execute(
+            sa.select(loc).where(loc.c.image_id.in_(ids), loc.c.deleted == sa.false()).order_by(loc.c.id)
+        ):
+            by_id[row.image_id].locations.append(
+                Location(url=row.value, metadata=json.loads(row.meta_data or "{}"), status=row.status, id=row.id)
+            )
+        return images
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def create(self, image: Image) -> None:
+        now = utcnow()
+        image.created_at = image.updated_at = now
+        values = {name: getattr(image, name) for name in CORE_ATTRIBUTES}
+        values["deleted"] = False
+        try:
+            with self._writer.begin() as conn:
+                conn.execute(t.images.insert().values(**values))
+                self._insert_properties(conn, image.id, image.properties, now)
+                self._insert_tags(conn, image.id, image.tags, now)
+        except sa.exc.IntegrityError as exc:
+            raise Conflict(image.id) from exc
+
+    def update(
+        self,
+        image_id: str,
+        *,
+        core: dict[str, Any] | None = None,
+        set_properties: dict[str, str] | None = None,
+        remove_properties: Iterable[str] = (),
+        tags: list[str] | None = None,
+        expect_status: Iterable[str] | None = None,
+        add_location: Location | None = None,
+    ) -> bool:
+        """Apply changes in one transaction. With expect_status, only while the image is in one of
+        those states (a compare-and-set, so that two workers can never both move an image on)."""
+        now = utcnow()
+        img = t.images
+        where = [img.c.id == image_id, img.c.deleted == sa.false()]
+        if expect_status is not None:
+            where.append(img.c.status.in_(list(expect_status)))
+        with self._writer.begin() as conn:
+            result = conn.execute(img.update().where(*where).values(**(core or {}), updated_at=now))
+            if result.rowcount != 1:
+                return False
+            removed = set(remove_properties) | set(set_properties or {})
+            if removed:
+                # Rows are removed, not soft-deleted: the (image_id, name) unique key would refuse a
+                # property that is removed and set again.
+                conn.execute(t.image_properties.delete().where(
+                    t.image_properties.c.image_id == image_id, t.image_properties.c.name.in_(removed)))
+            self._insert_properties(conn, image_id, set_properties or {}, now)
+            if tags is not None:
+                conn.execute(t.image_tags.delete().where(t.image_tags.c.image_id == image_id))
+                self._insert_tags(conn, image_id, tags, now)
+            if add_location is not None:
+                conn.execute(t.image_locations.insert().values(
+                    image_id=image_id, value=add_location.url, meta_data=json.dumps(add_location.metadata),
+                    status=add_location.status, created_at=now, updated_at=now, deleted=False))
+        return True
+
+    def add_tag(self, image_id: str, tag: str) -> None:
+        now = utcnow()
+        tg = t.image_tags
+        with self._writer.begin() as conn:
+            exists = conn.execute(sa.select(tg.c.id).where(
+                tg.c.image_id == image_id, tg.c.value == tag, tg.c.deleted == sa.false())).first()
+            if exists is None:
+                self._insert_tags(conn, image_id, [tag], now)
+            conn.execute(t.images.update().where(t.images.c.id == image_id).values(updated_at=now))
+
+    def delete_tag(self, image_id: str, tag: str) -> bool:
+        tg = t.image_tags
+        with self._writer.begin() as conn:
+            result = conn.execute(tg.delete().where(tg.c.image_id == image_id, tg.c.value == tag))
+            if result.rowcount:
+                conn.execute(t.images.update().where(t.images.c.id == image_id).values(updated_at=utcnow()))
+            return bool(result.rowcount)
+
+    def mark_deleted(self, image_id: str, expect_status: Iterable[str] | None = None) -> list[Location]:
+        """Soft-delete the image as Glance does (the row stays, so its ID is never reused) and
+        return the locations whose data the caller must now remove from the stores."""
+        now = utcnow()
+        img = t.images
+        where = [img.c.id == image_id, img.c.deleted == sa.false()]
+        if expect_status is not None:
+            where.append(img.c.status.in_(list(expect_status)))
+        with self._writer.begin() as conn:
+            result = conn.execute(img.update().where(*where).values(
+                status="deleted", deleted=True, deleted_at=now, updated_at=now))
+            if result.rowcount != 1:
+                raise NotFound(image_id)
+            loc = t.image_locations
+            locations = [Location(url=r.value, metadata=json.loads(r.meta_data or "{}"), id=r.id)
+                         for r in conn.execute(sa.select(loc).where(loc.c.image_id == image_id,
+                                                                     loc.c.deleted == sa.false()))]
+            soft_delete = {"deleted": True, "deleted_at": now, "updated_at": now}
+            for table in (t.image_locations, t.image_properties, t.image_tags):
+                conn.execute(table.update().where(table.c.image_id == image_id, table.c.deleted == sa.false())
+                             .values(**soft_delete))
+            conn.execute(t.image_members.update().where(
+                t.image_members.c.image_id == image_id, t.image_members.c.deleted == sa.false()).values(**soft_delete))
+        return locations
+
+    def count_members(self, image_id: str) -> int:
+        m = t.image_members
+        with self.engine.begin() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(m).where(
+                m.c.image_id == image_id, m.c.deleted == sa.false())).scalar_one()
+
+    def list_members(self, image_id: str) -> list[Member]:
+        with self.engine.begin() as conn:
+            return [_member(r) for r in conn.execute(self._members_select(image_id).order_by(t.image_members.c.id))]
+
+    def add_member(self, image_id: str, member: str) -> Member:
+        now = utcnow()
+        with self._writer.begin() as conn:
+            existing = conn.execute(self._members_select(image_id).where(t.image_members.c.member == member)).first()
+            if existing is not None:
+                raise Conflict(member)
+            conn.execute(t.image_members.insert().values(
+                image_id=image_id, member=member, can_share=False, status="pending",
+                created_at=now, updated_at=now, deleted=False))
+        return Member(image_id=image_id, member=member, status="pending", created_at=now, updated_at=now)
+
+    def update_member(self, image_id: str, member: str, status: str) -> Member | None:
+        now = utcnow()
+        m = t.image_members
+        with self._writer.begin() as conn:
+            result = conn.execute(m.update().where(
+                m.c.image_id == image_id, m.c.member == member, m.c.deleted == sa.false()
+            ).values(status=status, updated_at=now))
+            if result.rowcount != 1:
+                return None
+            row = conn.execute(self._members_select(image_id).where(m.c.member == member)).first()
+        return _member(row)
+
+    def delete_member(self, image_id: str, member: str) -> bool:
+        m = t.image_members
+        with self._writer.begin() as conn:
+            result = conn.execute(m.delete().where(
+                m.c.image_id == image_id, m.c.member == member, m.c.deleted == sa.false()))
+            return result.rowcount == 1
+
+    @staticmethod
+    def _members_select(image_id: str) -> sa.Select[Any]:
+        m = t.image_members
+        return sa.select(m).where(m.c.image_id == image_id, m.c.deleted == sa.false())
+
+    @staticmethod
+    def _insert_properties(conn: sa.Connection, image_id: str, props: dict[str, str], now: datetime) -> None:
+        if props:
+            conn.execute(t.image_properties.insert(), [
+                {"image_id": image_id, "name": k, "value": v, "created_at": now, "updated_at": now,
+                 "deleted": False} for k, v in props.items()])
+
+    @staticmethod
+    def _insert_tags(conn: sa.Connection, image_id: str, tags: Iterable[str], now: datetime) -> None:
+        rows = [{"image_id": image_id, "value": tag, "created_at": now, "updated_at": now, "deleted": False}
+                for tag in dict.fromkeys(tags)]
+        if rows:
+            conn.execute(t.image_tags.insert(), rows)
+
+    # -- interrupted uploads ---------------------------------------------------------------------
+
+    def images_in_status(self, status: str, ids: Iterable[str]) -> list[str]:
+        img = t.images
+        with self.engine.begin() as conn:
+            return list(conn.scalars(sa.select(img.c.id).where(img.c.id.in_(list(ids)), img.c.status == status)))
+
+
+def _member(row: sa.Row[Any]) -> Member:
+    return Member(image_id=row.image_id, member=row.member, status=row.status, created_at=row.created_at,
+                  updated_at=row.updated_at or row.created_at, can_share=bool(row.can_share))
+
+
+def _not_others_community(project: str | None) -> Any:
+    img = t.images
+    if project is None:
+        return img.c.visibility != "community"
+    return sa.or_(img.c.visibility != "community", img.c.owner == project)
+
+
+def _sort_expr(key: str) -> Any:
+    return t.images.c[key]
+
+
+def _order_by(sort: list[tuple[str, str]]) -> list[Any]:
+    """NULLs sort first ascending and last descending on every backend (PostgreSQL's default is
+    the opposite), so that keyset pagination sees the same order everywhere."""
+    clauses: list[Any] = []
+    for key, direction in sort:
+        col = _sort_expr(key)
+        if key in NULLABLE_SORT_KEYS:
+            null_rank = sa.case((col.is_(None), 0), else_=1)
+            clauses.append(null_rank.asc() if direction == "asc" else null_rank.desc())
+        clauses.append(col.asc() if direction == "asc" else col.desc())
+    return clauses
+
+
+def _after(sort: list[tuple[str, str]], marker: sa.Row[Any]) -> Any:
+    """Rows strictly after the marker row in the given order: (k1 after) or (k1 equal and k2 after)..."""
+    alternatives = []
+    equal_so_far: list[Any] = []
+    for key, direction in sort:
+        col = _sort_expr(key)
+        value = marker._mapping[key]
+        if value is None:
+            # NULL is first ascending, last descending.
+            after = col.is_not(None) if direction == "asc" else sa.false()
+            equal = col.is_(None)
+        else:
+            if direction == "asc":
+                after = col > value
+            else:
+                after = sa.or_(col < value, col.is_(None)) if key in NULLABLE_SORT_KEYS else col < value
+            equal = col == value
+        alternatives.append(sa.and_(*equal_so_far, after))
+        equal_so_far.append(equal)
+    return sa.or_(*alternatives)

@@ -1,0 +1,126 @@
+"""Image data: upload (hash, inspect, store, activate) and download."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from spyglass.context import RequestContext
+from spyglass.images import states
+from spyglass.images.errors import BadRequest, Conflict, Forbidden, NotFound, QuotaExceeded, ServiceUnavailable
+from spyglass.images.inspection import ContentInspector, ImageFormatRejected
+from spyglass.images.model import Image, Location
+from spyglass.images.service import ImageService
+from spyglass.images.uploads import UploadJournal
+from spyglass.stores.base import Reader, SizeLimitExceeded, StoreError
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InspectionSettings:
+    require_format_match: bool
+    vmdk_allowed_types: tuple[str, ...]
+    gpt_safety_checks_nonfatal: tuple[str, ...]
+
+
+class IncompleteUpload(Exception):
+    """The client sent fewer bytes than it declared (a dropped connection)."""
+
+
+def _inspected(chunks: Iterable[bytes], inspector: ContentInspector,
+               declared_length: int | None) -> Iterator[bytes]:
+    received = 0
+    for chunk in chunks:
+        received += len(chunk)
+        if declared_length is not None and received > declared_length:
+            raise BadRequest("Request body is longer than its Content-Length")
+        inspector.feed(chunk)
+        yield chunk
+    if declared_length is not None and received != declared_length:
+        raise IncompleteUpload(f"received {received} of {declared_length} bytes")
+
+
+class ImageData:
+    def __init__(self, images: ImageService, journal: UploadJournal, inspection: InspectionSettings) -> None:
+        self.images = images
+        self.journal = journal
+        self.inspection = inspection
+
+    def upload(self, ctx: RequestContext, image_id: str, chunks: Iterable[bytes],
+               declared_length: int | None) -> Image:
+        svc = self.images
+        image = svc.find_visible(ctx, image_id)
+        svc.policy.enforce("upload_image", ctx, svc.target(image, ctx))
+        if image.status != states.QUEUED:
+            raise Conflict(f"Image {image_id} is {image.status}: data can only be uploaded to a queued image.")
+        if not image.disk_format or not image.container_format:
+            raise BadRequest("Properties disk_format, container_format must be set prior to saving data.")
+        cap = svc.quotas.image_size_cap
+        if declared_length is not None and declared_length > cap:
+            raise QuotaExceeded(f"Image data of {declared_length} bytes exceeds the limit of {cap} bytes.")
+
+        store_id = svc.stores.default_id
+        store = svc.stores.default
+        self.journal.begin(image_id, store_id)
+        try:
+            if not svc.repo.update(image_id, core={"status": states.SAVING}, expect_status=[states.QUEUED]):
+                raise Conflict(f"Image {image_id} is no longer queued; another upload may have started.")
+            inspector = ContentInspector(
+                image.disk_format, container_format=image.container_format,
+                require_format_match=self.inspection.require_format_match,
+                vmdk_allowed_types=self.inspection.vmdk_allowed_types,
+                gpt_safety_checks_nonfatal=self.inspection.gpt_safety_checks_nonfatal)
+            try:
+                stored = store.add(image_id, _inspected(chunks, inspector, declared_length), max_size=cap)
+            except BaseException:
+                self._requeue(image_id)
+                raise
+            try:
+                inspector.finish()
+            except ImageFormatRejected as exc:
+                store.delete(stored.url)
+                self._requeue(image_id)
+                raise BadRequest(f"Image content is not acceptable: {exc}") from None
+            activated = svc.repo.update(
+                image_id,
+                core={"status": states.ACTIVE, "size": stored.size, "checksum": stored.checksum,
+                      "os_hash_algo": stored.hash_algo, "os_hash_value": stored.hash_value,
+                      "virtual_size": inspector.virtual_size},
+                expect_status=[states.SAVING],
+                add_location=Location(url=stored.url, metadata={"store": store_id}),
+            )
+            if not activated:
+                # Deleted (or otherwise moved on) while the bytes were streaming in.
+                store.delete(stored.url)
+                raise Conflict(f"Image {image_id} was deleted or changed during the upload.")
+        except SizeLimitExceeded as exc:
+            raise QuotaExceeded(str(exc)) from None
+        except IncompleteUpload as exc:
+            raise BadRequest(f"Upload incomplete: {exc}. The image is queued again.") from None
+        except StoreError as exc:
+            LOG.error("store error during upload of %s: %s", image_id, exc)
+            raise ServiceUnavailable(f"The store could not save the image data: {exc}") from None
+        finally:
+            self.journal.end(image_id)
+        return svc.find_visible(ctx, image_id)
+
+    def _requeue(self, image_id: str) -> None:
+        self.images.repo.update(image_id, core={"status": states.QUEUED}, expect_status=[states.SAVING])
+
+    def prepare_download(self, ctx: RequestContext, image_id: str) -> Image:
+        svc = self.images
+        image = svc.find_visible(ctx, image_id)
+        svc.policy.enforce("download_image", ctx, svc.target(image, ctx))
+        if image.status == states.DEACTIVATED and not ctx.is_admin:
+            raise Forbidden("The requested image has been deactivated. Image data download is forbidden.")
+        return image
+
+    def open(self, image: Image, offset: int = 0, length: int | None = None) -> Reader:
+        last_error: Exception | None = None
+        for location in image.locations:
+            try:
+                return self.images.stores.for_url(location.url).open(location.url, offset, length)
+            except StoreError as exc:
+                last_error = exc
+        raise NotFound(f"Image data of {image.id} is not available: {last_error or 'no location'}")

@@ -1,0 +1,32 @@
+"""What the image service reports; api/errors.py maps each to its HTTP status."""
+from __future__ import annotations
+
+
+class ImageServiceError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ImageServiceError):
+    pass
+
+
+class Forbidden(ImageServiceError):
+    pass
+
+
+class NotFound(ImageServiceError):
+    pass
+
+
+class Conflict(ImageServiceError):
+    pass
+
+
+class QuotaExceeded(ImageServiceError):
+    """Glance answers 413 when a per-image limit (properties, tags, members, size) is exceeded."""
+
+
+class ServiceUnavailable(ImageServiceError):
+    pass

@@ -1,0 +1,72 @@
+"""Image sharing: an owner invites projects as members; each member accepts or rejects."""
+from __future__ import annotations
+
+from spyglass.context import RequestContext
+from spyglass.db import repo as db
+from spyglass.images.errors import BadRequest, Conflict, Forbidden, NotFound, QuotaExceeded
+from spyglass.images.model import Image, Member
+from spyglass.images.properties import MAX_NAME, MEMBER_STATUSES
+from spyglass.images.service import ImageService
+
+
+class ImageMembers:
+    def __init__(self, images: ImageService) -> None:
+        self.images = images
+        self.repo = images.repo
+
+    def _shared_image(self, ctx: RequestContext, image_id: str) -> Image:
+        image = self.images.find_visible(ctx, image_id)
+        if image.visibility != "shared":
+            raise Forbidden(f"Only shared images have members (image {image_id} is {image.visibility}).")
+        return image
+
+    def list(self, ctx: RequestContext, image_id: str) -> list[Member]:
+        image = self._shared_image(ctx, image_id)
+        self.images.policy.enforce("get_members", ctx, self.images.target(image, ctx))
+        members = self.repo.list_members(image_id)
+        if ctx.is_admin or image.owner == ctx.project_id:
+            return members
+        # A member sees its own membership only, never who else the image is shared with.
+        return [m for m in members if m.member == ctx.project_id]
+
+    def get(self, ctx: RequestContext, image_id: str, member_id: str) -> Member:
+        image = self._shared_image(ctx, image_id)
+        self.images.policy.enforce("get_member", ctx, self.images.target(image, ctx))
+        if not (ctx.is_admin or image.owner == ctx.project_id or member_id == ctx.project_id):
+            raise NotFound(f"Member {member_id} not found for image {image_id}")
+        member = self.repo.member_of(image_id, member_id)
+        if member is None:
+            raise NotFound(f"Member {member_id} not found for image {image_id}")
+        return member
+
+    def add(self, ctx: RequestContext, image_id: str, member_id: object) -> Member:
+        image = self._shared_image(ctx, image_id)
+        self.images.policy.enforce("add_member", ctx, self.images.target(image, ctx))
+        if not isinstance(member_id, str) or not member_id or len(member_id) > MAX_NAME:
+            raise BadRequest("'member' must be a project ID: a string of 1 to 255 characters.")
+        limit = self.images.quotas.members
+        if 0 <= limit <= self.repo.count_members(image_id):
+            raise QuotaExceeded(f"Maximum number of image members exceeded: maximum {limit}.")
+        try:
+            return self.repo.add_member(image_id, member_id)
+        except db.Conflict:
+            raise Conflict(f"Member {member_id} already exists for image {image_id}.") from None
+
+    def update(self, ctx: RequestContext, image_id: str, member_id: str, status: object) -> Member:
+        image = self._shared_image(ctx, image_id)
+        if status not in MEMBER_STATUSES:
+            raise BadRequest(f"Invalid status: {status!r}. It must be one of: {', '.join(MEMBER_STATUSES)}.")
+        target = dict(self.images.target(image, ctx), member_id=member_id)
+        self.images.policy.enforce("modify_member", ctx, target)
+        if member_id != ctx.project_id and not ctx.is_admin:
+            raise Forbidden("Only the member itself may accept or reject a shared image.")
+        member = self.repo.update_member(image_id, member_id, str(status))
+        if member is None:
+            raise NotFound(f"Member {member_id} not found for image {image_id}")
+        return member
+
+    def delete(self, ctx: RequestContext, image_id: str, member_id: str) -> None:
+        image = self._shared_image(ctx, image_id)
+        self.images.policy.enforce("delete_member", ctx, self.images.target(image, ctx))
+        if not self.repo.delete_member(image_id, member_id):
+            raise NotFound(f"Member {member_id} not found for image {image_id}")

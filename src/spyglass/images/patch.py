@@ -1,0 +1,101 @@
+"""JSON patch of an image, in the two media types the Images API accepts.
+
+openstack-images-v2.1-json-patch is RFC 6902 shaped ({"op": "add", "path": "/k", "value": v});
+the older openstack-images-v2.0-json-patch names the operation as the key ({"add": "/k", "value": v})
+and refuses to `add` a property that is already there.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from spyglass.images import properties as props
+from spyglass.images.errors import BadRequest, Conflict, Forbidden
+from spyglass.images.model import Image
+
+OPERATIONS = ("add", "replace", "remove")
+MEDIA_TYPES = {
+    "application/openstack-images-v2.1-json-patch": "2.1",
+    "application/openstack-images-v2.0-json-patch": "2.0",
+}
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class PatchOp:
+    op: str
+    key: str
+    value: Any
+    strict_add: bool  # v2.0: `add` of an existing property is a conflict
+
+
+def _key(path: Any) -> str:
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise BadRequest(f"Invalid JSON pointer for this resource: '{path}'")
+    parts = path[1:].split("/")
+    key = parts[0].replace("~1", "/").replace("~0", "~")
+    if len(parts) > 1 and key != "locations":
+        raise BadRequest(f"Nested paths are not allowed: '{path}'")
+    if not key:
+        raise BadRequest(f"Invalid JSON pointer for this resource: '{path}'")
+    return key
+
+
+def parse_patch(body: Any, version: str) -> list[PatchOp]:
+    if not isinstance(body, list):
+        raise BadRequest("Request body must be a JSON array of operation objects.")
+    ops: list[PatchOp] = []
+    for raw in body:
+        if not isinstance(raw, dict):
+            raise BadRequest("Operations must be JSON objects.")
+        if version == "2.1":
+            op, path = raw.get("op"), raw.get("path")
+            allowed = {"op", "path", "value"}
+        else:
+            named = [name for name in OPERATIONS if name in raw]
+            if len(named) != 1:
+                raise BadRequest("Operation objects must contain exactly one of \"add\", \"remove\", or \"replace\".")
+            op, path = named[0], raw[named[0]]
+            allowed = {op, "value"}
+        if op not in OPERATIONS:
+            raise BadRequest(f"Invalid operation: `{op}`. It must be one of: {', '.join(OPERATIONS)}.")
+        extra = set(raw) - allowed
+        if extra:
+            raise BadRequest(f"Operation objects must not contain {sorted(extra)}.")
+        value = raw.get("value", _MISSING)
+        if op in ("add", "replace") and value is _MISSING:
+            raise BadRequest(f"Operation \"{op}\" requires a member named \"value\".")
+        if op == "remove" and value is not _MISSING:
+            raise BadRequest("Operation \"remove\" takes no \"value\".")
+        key = _key(path)
+        if key == "id":
+            raise Forbidden("Attribute 'id' is read-only.")
+        props.check_settable(key)
+        ops.append(PatchOp(op, key, None if value is _MISSING else value, strict_add=version == "2.0"))
+    return ops
+
+
+def apply_patch(image: Image, ops: list[PatchOp],
+                assign: Callable[[Image, dict[str, Any]], None]) -> set[str]:
+    """Apply the operations to `image` in order; returns the core attributes touched."""
+    changed: set[str] = set()
+    for op in ops:
+        is_core = op.key in props.WRITABLE_CORE
+        if op.op == "remove":
+            if is_core:
+                raise Forbidden(f"Attribute '{op.key}' can't be removed.")
+            if op.key not in image.properties:
+                raise Conflict(f"Property {op.key} does not exist.")
+            del image.properties[op.key]
+            continue
+        if not is_core:
+            exists = op.key in image.properties
+            if op.op == "replace" and not exists:
+                raise Conflict(f"Property {op.key} does not exist.")
+            if op.op == "add" and op.strict_add and exists:
+                raise Conflict(f"Property {op.key} already present.")
+        assign(image, {op.key: op.value})
+        if is_core:
+            changed.add(op.key)
+    return changed

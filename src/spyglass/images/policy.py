@@ -1,0 +1,69 @@
+"""Policy through oslo.policy, with Glance's rule names so an operator's policy file carries over.
+
+Defaults are written in code. Which images a project can *see* at all (private, shared, community)
+is decided by the service and the listing query, as in Glance; the rules here decide what a role may
+*do* to an image it can see.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from oslo_config import cfg
+from oslo_policy import policy
+
+from spyglass.context import RequestContext
+from spyglass.images.errors import Forbidden
+
+ADMIN = "role:admin"
+PROJECT_MEMBER = "role:member and project_id:%(owner)s"
+ADMIN_OR_OWNER_MEMBER = f"{ADMIN} or ({PROJECT_MEMBER})"
+ADMIN_OR_READER = f"{ADMIN} or role:reader"
+ADMIN_OR_OWNER_OR_MEMBER_READER = (
+    f"{ADMIN} or (role:reader and (project_id:%(owner)s or project_id:%(member_id)s))"
+)
+
+_RULES: list[tuple[str, str, str]] = [
+    ("context_is_admin", ADMIN, "Grants the administrator's view of every image."),
+    ("default", ADMIN, "Rule for anything no other rule names."),
+    ("add_image", ADMIN_OR_OWNER_MEMBER, "Create an image."),
+    ("get_image", ADMIN_OR_READER, "Show an image."),
+    ("get_images", ADMIN_OR_READER, "List images."),
+    ("modify_image", ADMIN_OR_OWNER_MEMBER, "Update an image."),
+    ("delete_image", ADMIN_OR_OWNER_MEMBER, "Delete an image."),
+    ("publicize_image", ADMIN, "Make an image public."),
+    ("communitize_image", ADMIN_OR_OWNER_MEMBER, "Make an image community."),
+    ("upload_image", ADMIN_OR_OWNER_MEMBER, "Upload image data."),
+    ("download_image", ADMIN_OR_READER, "Download image data."),
+    ("deactivate", ADMIN_OR_OWNER_MEMBER, "Deactivate an image."),
+    ("reactivate", ADMIN_OR_OWNER_MEMBER, "Reactivate an image."),
+    ("add_member", ADMIN_OR_OWNER_MEMBER, "Share an image with a project."),
+    ("delete_member", ADMIN_OR_OWNER_MEMBER, "Stop sharing an image with a project."),
+    ("get_member", ADMIN_OR_OWNER_OR_MEMBER_READER, "Show a membership."),
+    ("get_members", ADMIN_OR_OWNER_OR_MEMBER_READER, "List an image's members."),
+    ("modify_member", f"{ADMIN} or (role:member and project_id:%(member_id)s)",
+     "Accept or reject an image shared with one's project."),
+    ("get_image_location", ADMIN_OR_OWNER_MEMBER, "Show an image's locations."),
+    ("set_image_location", ADMIN_OR_OWNER_MEMBER, "Add an image location."),
+    ("delete_image_location", ADMIN, "Remove an image location."),
+]
+
+
+def default_rules() -> list[policy.RuleDefault]:
+    return [policy.RuleDefault(name, check, description=doc) for name, check, doc in _RULES]
+
+
+class Policy:
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
+        self._enforcer = policy.Enforcer(conf)
+        self._enforcer.register_defaults(default_rules())
+
+    def is_admin(self, roles: list[str], project_id: str | None, user_id: str | None) -> bool:
+        creds = {"roles": roles, "project_id": project_id, "user_id": user_id}
+        return bool(self._enforcer.enforce("context_is_admin", {}, creds))
+
+    def allowed(self, rule: str, ctx: RequestContext, target: Mapping[str, object]) -> bool:
+        return bool(self._enforcer.enforce(rule, dict(target), ctx.policy_creds()))
+
+    def enforce(self, rule: str, ctx: RequestContext, target: Mapping[str, object]) -> None:
+        if not self.allowed(rule, ctx, target):
+            raise Forbidden(f"You are not authorized to complete {rule} action.")

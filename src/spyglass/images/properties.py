@@ -1,0 +1,123 @@
+"""What an image attribute or custom property may be, shared by create and update (PATCH)."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from spyglass.images.errors import BadRequest, Forbidden
+
+VISIBILITIES = ("public", "private", "shared", "community")
+CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
+DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
+MEMBER_STATUSES = ("pending", "accepted", "rejected")
+
+# Set by the service, never by the client.
+READ_ONLY = frozenset({
+    "checksum", "created_at", "updated_at", "status", "size", "virtual_size", "os_hash_algo",
+    "os_hash_value", "direct_url", "self", "file", "schema", "stores",
+})
+# Column names of Glance's table (or its old v1 API) that are no properties at all.
+RESERVED = frozenset({"location", "deleted", "deleted_at", "locations"})
+# Image attributes the client may set; anything else is a free-form string property.
+WRITABLE_CORE = ("name", "visibility", "protected", "os_hidden", "min_ram", "min_disk", "disk_format",
+                 "container_format", "owner", "tags")
+# Prefix Glance keeps for itself (import progress and the like).
+RESERVED_PREFIX = "os_glance"
+
+MAX_NAME = 255
+MAX_PROPERTY_VALUE = 65535
+MAX_INT32 = 2**31 - 1
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+
+
+def schema_error(detail: str) -> BadRequest:
+    return BadRequest(f"Provided object does not match schema 'image': {detail}")
+
+
+def check_settable(key: str) -> None:
+    """Refuse keys a client may never write, with the 403 Glance gives for them."""
+    if key in READ_ONLY:
+        raise Forbidden(f"Attribute '{key}' is read-only.")
+    if key in RESERVED or key.startswith(RESERVED_PREFIX):
+        raise Forbidden(f"Attribute '{key}' is reserved.")
+
+
+def normalize_uuid(value: Any) -> str:
+    if not isinstance(value, str) or not UUID_RE.match(value):
+        raise schema_error(f"{value!r} is not a valid UUID")
+    raw = value.replace("-", "").lower()
+    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
+
+
+def _string(key: str, value: Any, *, nullable: bool, max_length: int) -> None:
+    if value is None and nullable:
+        return
+    if not isinstance(value, str):
+        raise schema_error(f"{value!r} is not of type 'string' (attribute '{key}')")
+    if len(value) > max_length:
+        raise schema_error(f"'{key}' is too long (maximum {max_length} characters)")
+
+
+def _enum(key: str, value: Any, allowed: tuple[str, ...], *, nullable: bool) -> None:
+    if value is None and nullable:
+        return
+    if value not in allowed:
+        raise schema_error(f"{value!r} is not one of {list(allowed)} (attribute '{key}')")
+
+
+def _integer(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise schema_error(f"{value!r} is not of type 'integer' (attribute '{key}')")
+    if not 0 <= value <= MAX_INT32:
+        raise schema_error(f"'{key}' must be between 0 and {MAX_INT32}")
+
+
+def _boolean(key: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise schema_error(f"{value!r} is not of type 'boolean' (attribute '{key}')")
+
+
+def validate_core(key: str, value: Any, disk_formats: tuple[str, ...]) -> None:
+    if key == "name":
+        _string(key, value, nullable=True, max_length=MAX_NAME)
+    elif key == "owner":
+        _string(key, value, nullable=True, max_length=MAX_NAME)
+    elif key == "visibility":
+        _enum(key, value, VISIBILITIES, nullable=False)
+    elif key in ("protected", "os_hidden"):
+        _boolean(key, value)
+    elif key in ("min_ram", "min_disk"):
+        _integer(key, value)
+    elif key == "disk_format":
+        _enum(key, value, disk_formats, nullable=True)
+    elif key == "container_format":
+        _enum(key, value, CONTAINER_FORMATS, nullable=True)
+    elif key == "tags":
+        validate_tags(value)
+    else:  # pragma: no cover - callers only pass WRITABLE_CORE keys
+        raise AssertionError(key)
+
+
+def validate_tags(value: Any) -> None:
+    if not isinstance(value, list):
+        raise schema_error(f"{value!r} is not of type 'array' (attribute 'tags')")
+    for tag in value:
+        validate_tag(tag)
+    if len(set(value)) != len(value):
+        raise schema_error("tags must be unique")
+
+
+def validate_tag(tag: Any) -> None:
+    if not isinstance(tag, str):
+        raise schema_error(f"{tag!r} is not of type 'string' (attribute 'tags')")
+    if not tag or len(tag) > MAX_NAME:
+        raise schema_error(f"tag {tag[:40]!r} must be 1 to {MAX_NAME} characters long")
+
+
+def validate_property(key: str, value: Any) -> None:
+    if not key or len(key) > MAX_NAME:
+        raise schema_error(f"property name {key[:40]!r} must be 1 to {MAX_NAME} characters long")
+    if not isinstance(value, str):
+        raise schema_error(f"{value!r} is not of type 'string' (property '{key}')")
+    if len(value) > MAX_PROPERTY_VALUE:
+        raise schema_error(f"property '{key}' is too long (maximum {MAX_PROPERTY_VALUE} characters)")

@@ -1,0 +1,198 @@
+"""The image service: who may do what to which image, and which state may follow which."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from spyglass.context import RequestContext
+from spyglass.db import repo as db
+from spyglass.images import properties as props
+from spyglass.images import states
+from spyglass.images.errors import BadRequest, Conflict, Forbidden, NotFound, QuotaExceeded
+from spyglass.images.listing import Limits, build_query
+from spyglass.images.model import Image
+from spyglass.images.patch import PatchOp, apply_patch
+from spyglass.images.policy import Policy
+from spyglass.stores.registry import StoreRegistry
+
+
+@dataclass(frozen=True)
+class Quotas:
+    properties: int
+    tags: int
+    members: int
+    locations: int
+    image_size_cap: int
+
+
+def _check_quota(what: str, count: int, limit: int) -> None:
+    if 0 <= limit < count:
+        raise QuotaExceeded(f"Maximum number of {what} exceeded: attempted {count}, maximum {limit}.")
+
+
+class ImageService:
+    def __init__(self, repo: db.ImageRepository, stores: StoreRegistry, policy: Policy, *,
+                 limits: Limits, quotas: Quotas, disk_formats: tuple[str, ...]) -> None:
+        self.repo = repo
+        self.stores = stores
+        self.policy = policy
+        self.limits = limits
+        self.quotas = quotas
+        self.disk_formats = disk_formats
+
+    # -- visibility and policy targets --------------------------------------------------------------
+
+    def target(self, image: Image, ctx: RequestContext) -> dict[str, Any]:
+        member = None
+        if image.visibility == "shared" and ctx.project_id and ctx.project_id != image.owner:
+            found = self.repo.member_of(image.id, ctx.project_id)
+            member = found.member if found else None
+        return {"owner": image.owner, "visibility": image.visibility, "member_id": member,
+                "project_id": image.owner, "id": image.id}
+
+    def can_see(self, ctx: RequestContext, image: Image) -> bool:
+        if ctx.is_admin or image.visibility in ("public", "community"):
+            return True
+        if image.owner is not None and image.owner == ctx.project_id:
+            return True
+        if image.visibility == "shared":
+            return self.repo.member_of(image.id, ctx.project_id) is not None
+        return False
+
+    def get(self, ctx: RequestContext, image_id: str) -> Image:
+        self.policy.enforce("get_image", ctx, {})
+        return self.find_visible(ctx, image_id)
+
+    def find_visible(self, ctx: RequestContext, image_id: str) -> Image:
+        image = self.repo.get(image_id)
+        if image is None or not self.can_see(ctx, image):
+            raise NotFound(f"No image found with ID {image_id}")
+        return image
+
+    # -- create, list, update, delete ---------------------------------------------------------------
+
+    def create(self, ctx: RequestContext, body: dict[str, Any]) -> Image:
+        for key in body:
+            if key != "id":
+                props.check_settable(key)
+        image = Image(id=props.normalize_uuid(body["id"]) if "id" in body else str(uuid.uuid4()),
+                      owner=ctx.project_id)
+        self._assign(image, body)
+        if image.owner != ctx.project_id and not ctx.is_admin:
+            raise Forbidden(f"You are not permitted to create images owned by '{image.owner}'.")
+        self.policy.enforce("add_image", ctx, {"owner": image.owner, "visibility": image.visibility})
+        self._check_visibility_policy(ctx, image)
+        _check_quota("image properties", len(image.properties), self.quotas.properties)
+        _check_quota("image tags", len(image.tags), self.quotas.tags)
+        if self.repo.exists_including_deleted(image.id):
+            raise Conflict(f"An image with identifier {image.id} already exists")
+        try:
+            self.repo.create(image)
+        except db.Conflict:
+            raise Conflict(f"An image with identifier {image.id} already exists") from None
+        return image
+
+    def _assign(self, image: Image, values: dict[str, Any]) -> None:
+        for key, value in values.items():
+            if key == "id":
+                continue
+            if key in props.WRITABLE_CORE:
+                props.validate_core(key, value, self.disk_formats)
+                setattr(image, key, list(value) if key == "tags" else value)
+            else:
+                props.validate_property(key, value)
+                image.properties[key] = value
+
+    def _check_visibility_policy(self, ctx: RequestContext, image: Image) -> None:
+        target = {"owner": image.owner, "visibility": image.visibility}
+        if image.visibility == "public":
+            self.policy.enforce("publicize_image", ctx, target)
+        elif image.visibility == "community":
+            self.policy.enforce("communitize_image", ctx, target)
+
+    def list(self, ctx: RequestContext, params: Sequence[tuple[str, str]]) -> list[Image]:
+        self.policy.enforce("get_images", ctx, {})
+        query = build_query(params, ctx, self.limits)
+        if query.marker is not None:
+            marker = self.repo.get(query.marker)
+            if marker is None or not self.can_see(ctx, marker):
+                raise BadRequest(f"Invalid marker. Image {query.marker} could not be found.")
+        try:
+            return self.repo.list(query)
+        except db.NotFound:
+            raise BadRequest(f"Invalid marker. Image {query.marker} could not be found.") from None
+
+    def update(self, ctx: RequestContext, image_id: str, ops: list[PatchOp]) -> Image:
+        image = self.find_visible(ctx, image_id)
+        self.policy.enforce("modify_image", ctx, self.target(image, ctx))
+        before_visibility, before_owner = image.visibility, image.owner
+        before_props = dict(image.properties)
+        before_tags = list(image.tags)
+        changed = apply_patch(image, ops, self._assign)
+        if image.owner != before_owner and not ctx.is_admin:
+            raise Forbidden("Only an administrator may change an image's owner.")
+        if image.visibility != before_visibility:
+            self._check_visibility_policy(ctx, image)
+        _check_quota("image properties", len(image.properties), self.quotas.properties)
+        _check_quota("image tags", len(image.tags), self.quotas.tags)
+        core = {k: getattr(image, k) for k in changed if k in props.WRITABLE_CORE and k != "tags"}
+        set_props = {k: v for k, v in image.properties.items() if before_props.get(k) != v}
+        removed = [k for k in before_props if k not in image.properties]
+        tags = image.tags if image.tags != before_tags else None
+        if not self.repo.update(image.id, core=core, set_properties=set_props, remove_properties=removed,
+                                tags=tags):
+            raise NotFound(f"No image found with ID {image_id}")
+        return self.find_visible(ctx, image_id)
+
+    def delete(self, ctx: RequestContext, image_id: str) -> None:
+        image = self.find_visible(ctx, image_id)
+        self.policy.enforce("delete_image", ctx, self.target(image, ctx))
+        if image.protected:
+            raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+        try:
+            locations = self.repo.mark_deleted(image_id)
+        except db.NotFound:
+            raise NotFound(f"No image found with ID {image_id}") from None
+        for location in locations:
+            # The row is already deleted, so nothing serves these bytes any more; a failure here
+            # leaves an orphan in the store, never a broken image.
+            try:
+                self.stores.for_url(location.url).delete(location.url)
+            except Exception:  # noqa: BLE001 - logged by the caller's middleware, never fatal
+                pass
+
+    # -- actions and tags -----------------------------------------------------------------------------
+
+    def deactivate(self, ctx: RequestContext, image_id: str) -> None:
+        self._set_active(ctx, image_id, activate=False)
+
+    def reactivate(self, ctx: RequestContext, image_id: str) -> None:
+        self._set_active(ctx, image_id, activate=True)
+
+    def _set_active(self, ctx: RequestContext, image_id: str, *, activate: bool) -> None:
+        image = self.find_visible(ctx, image_id)
+        self.policy.enforce("reactivate" if activate else "deactivate", ctx, self.target(image, ctx))
+        current, wanted = image.status, (states.ACTIVE if activate else states.DEACTIVATED)
+        if current == wanted:
+            return
+        action = "reactivate" if activate else "deactivate"
+        if not states.can_transition(current, wanted) or current not in (states.ACTIVE, states.DEACTIVATED):
+            raise Forbidden(f"Not allowed to {action} image in status '{current}'")
+        if not self.repo.update(image_id, core={"status": wanted}, expect_status=[current]):
+            raise Conflict(f"Image {image_id} changed while it was being {action}d; try again.")
+
+    def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
+        image = self.find_visible(ctx, image_id)
+        self.policy.enforce("modify_image", ctx, self.target(image, ctx))
+        props.validate_tag(tag)
+        if tag not in image.tags:
+            _check_quota("image tags", len(image.tags) + 1, self.quotas.tags)
+        self.repo.add_tag(image_id, tag)
+
+    def delete_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
+        image = self.find_visible(ctx, image_id)
+        self.policy.enforce("modify_image", ctx, self.target(image, ctx))
+        if not self.repo.delete_tag(image_id, tag):
+            raise NotFound(f"Tag {tag} not found on image {image_id}")

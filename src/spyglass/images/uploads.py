@@ -1,0 +1,69 @@
+"""A journal of uploads in progress on this node, so that a crash mid-upload is undone at restart.
+
+Before an image moves from queued to saving, a marker file named by the image ID is written with
+this process's PID; it is removed once the image is active or back in queued. A marker whose process
+is gone means the upload died with its server: at the next start the image goes back to queued and
+its partial bytes are removed, so no image is ever left half-written or stuck in saving.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from spyglass.db.repo import ImageRepository
+from spyglass.images import states
+from spyglass.stores.registry import StoreRegistry
+
+LOG = logging.getLogger(__name__)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class UploadJournal:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def begin(self, image_id: str, store_id: str) -> None:
+        path = self.directory / image_id
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(f"{os.getpid()} {store_id}\n")
+        os.replace(tmp, path)
+
+    def end(self, image_id: str) -> None:
+        (self.directory / image_id).unlink(missing_ok=True)
+
+    def recover(self, repo: ImageRepository, stores: StoreRegistry) -> list[str]:
+        """Undo uploads whose process died; returns the IDs of the images put back to queued."""
+        recovered = []
+        for marker in self.directory.iterdir():
+            if marker.suffix == ".tmp":
+                marker.unlink(missing_ok=True)
+                continue
+            try:
+                pid_text, store_id = marker.read_text().split()
+                pid = int(pid_text)
+            except (OSError, ValueError):
+                pid, store_id = 0, stores.default_id
+            if pid and _alive(pid) and pid != os.getpid():
+                continue
+            image_id = marker.name
+            store = stores.stores.get(store_id, stores.default)
+            store.discard_partial(image_id)
+            image = repo.get(image_id)
+            if image is None or image.status != states.ACTIVE:
+                store.delete(store.location_for(image_id))
+            if repo.update(image_id, core={"status": states.QUEUED}, expect_status=[states.SAVING]):
+                recovered.append(image_id)
+                LOG.warning("upload of image %s was interrupted; the image is queued again", image_id)
+            marker.unlink(missing_ok=True)
+        return recovered

@@ -1,0 +1,297 @@
+"""Serves the WSGI application in gunicorn with threaded workers and stops it without cutting
+transfers short.
+
+Stopping, on SIGTERM to the master process:
+
+1. Draining, for `drain_delay` seconds (skipped when 0): the master sets the shared draining flag
+   (spyglass.health), so /healthcheck answers 503 and a load balancer takes the node out of
+   rotation, while every other request is served as usual. Responses carry "Connection: close"
+   so that clients open their next connection through the load balancer. A second SIGTERM ends
+   the delay early.
+2. Stopping: gunicorn's own graceful stop. The master closes its copy of the listening socket and
+   tells the workers to stop (with STOP_SIGNAL: a worker ignores SIGTERM while its master lives,
+   so that a SIGTERM sent to the whole process group does not skip the drain delay); each worker stops accepting and closes its copy at once, so once
+   all of them have, the kernel refuses new connections (rather than queueing them in the backlog
+   of a socket nobody accepts on any more). Requests in flight go on, whether the worker is still
+   receiving their body or sending their response. A kept-alive idle connection is kept for at
+   most 2 seconds (gunicorn's STOP_KEEPALIVE_LINGER), and a request that arrives on it meanwhile
+   is answered with "Connection: close".
+3. Cutting: `graceful_shutdown_timeout` seconds after its SIGTERM, a worker shuts down the sockets
+   of the requests still in flight. The application then sees the failed read or write and cleans
+   up as it does for any dropped connection (an upload leaves its image queued with no data),
+   which a SIGKILL would not let it do. A worker still busy CUT_GRACE seconds later exits anyway,
+   and the master SIGKILLs whatever is left KILL_GRACE seconds after the timeout.
+4. The master exits with status 0.
+
+gunicorn 27 details this relies on (gunicorn/arbiter.py, gunicorn/workers/gthread.py):
+- Arbiter.handle_term raises StopIteration, and run() turns that into halt() -> stop(graceful=True)
+  -> sys.exit(0); stop() waits up to the `graceful_timeout` setting, then SIGKILLs. The main loop
+  wakes at least once a second (wait_for_signals(timeout=1.0)), which is where the drain delay is
+  timed.
+- ThreadWorker.handle_exit only clears `alive`; run() then calls set_accept_enabled(False) and
+  waits, up to `graceful_timeout`, for `nr_conns` to reach zero, calling
+  wait_for_and_dispatch_events() at least once a second. Worker sockets are blocking and have no
+  timeout, so a request keeps its thread for as long as it lasts.
+- `timeout` is a heartbeat of the worker's main loop (notify() once per loop turn), not a request
+  time limit: a thread streaming for hours does not get its worker killed.
+- gunicorn puts no limit on request bodies; only the request line and headers are limited.
+- The application is built by BaseApplication.wsgi() -> load() in each worker after fork (no
+  preload_app), so no database engine or file handle crosses a fork.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.workers.gthread import ThreadWorker
+
+from spyglass import health
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+    from oslo_config import cfg
+
+AppFactory = Callable[["cfg.ConfigOpts"], "WSGIApplication"]
+
+# What the master sends a worker to stop it gracefully (gunicorn sends SIGTERM).
+STOP_SIGNAL = signal.SIGUSR2
+# A worker still busy this long after cutting its requests exits without waiting for them.
+CUT_GRACE = 5
+# The master SIGKILLs workers left this long after graceful_shutdown_timeout.
+KILL_GRACE = 10
+# Heartbeat of a worker's main loop: it turns at least once a second, whatever the requests do,
+# so this only catches a wedged worker. Generous because building the app happens before the
+# first heartbeat.
+HEARTBEAT_TIMEOUT = 120
+# Seconds a client may stay silent in the middle of a request body before the read fails and the
+# thread is freed (Glance's client_socket_timeout has the same default). A slow upload that makes
+# progress is never affected. Read from [DEFAULT] client_socket_timeout when that option exists.
+DEFAULT_CLIENT_SOCKET_TIMEOUT = 900
+
+
+def _pre_request(worker: ThreadWorker, req: Any) -> None:
+    if health.is_draining():
+        req.force_close()
+
+
+class SpyglassWorker(ThreadWorker):
+    """gunicorn's threaded worker, closing its listening socket as soon as it stops accepting and
+    cutting the requests still in flight at graceful_shutdown_timeout."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_thread: set[Any] = set()  # TConn objects a pool thread is working on
+        self._cut_at: float | None = None
+        self._cut_done = False
+
+    def enqueue_req(self, conn: Any) -> None:
+        if not getattr(conn, "spyglass_rcvtimeo", False):
+            conn.spyglass_rcvtimeo = True
+            seconds = self.app.client_socket_timeout
+            if seconds > 0:
+                # SO_RCVTIMEO bounds each recv() on the blocking socket, not the whole request.
+                conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                                     struct.pack("ll", seconds, 0))
+        self._in_thread.add(conn)
+        super().enqueue_req(conn)
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        self._in_thread.discard(conn)
+        super().finish_request(conn, fs)
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        super().set_accept_enabled(enabled)
+        if not enabled and not self.alive and self._cut_at is None:
+            # Stopping. Closing our copy of the listener now, not when the last request is done,
+            # is what makes the port refuse connections during a long drain.
+            for listener in self.sockets:
+                listener.close()
+            self._cut_at = time.monotonic() + self.app.shutdown_timeout
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        if self._cut_at is not None:
+            now = time.monotonic()
+            if now >= self._cut_at + CUT_GRACE and self._in_thread:
+                self.log.error("%d request(s) still running %ss after being cut: exiting",
+                               len(self._in_thread), CUT_GRACE)
+                sys.stderr.flush()
+                os._exit(1)
+            if now >= self._cut_at:
+                self._cut_in_flight()
+            else:
+                timeout = min(timeout, self._cut_at - now)
+        super().wait_for_and_dispatch_events(timeout)
+
+    def _cut_in_flight(self) -> None:
+        if self._cut_done:
+            return
+        self._cut_done = True
+        if self._in_thread:
+            self.log.warning("graceful_shutdown_timeout reached: closing %d connection(s) with a "
+                             "request in flight", len(self._in_thread))
+        for conn in list(self._in_thread):
+            try:
+                # Wakes a thread blocked in recv() (it reads EOF) or send()/sendfile() (EPIPE).
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def init_signals(self) -> None:
+        super().init_signals()
+        signal.signal(STOP_SIGNAL, self.handle_exit)
+        signal.siginterrupt(STOP_SIGNAL, False)
+        signal.signal(signal.SIGTERM, self._handle_term)
+
+    def _handle_term(self, sig: int, frame: Any) -> None:
+        # While the master lives it decides when workers stop (and tells them with STOP_SIGNAL):
+        # a SIGTERM sent to every process of the service at once, as systemd's default
+        # KillMode=control-group does, must not end the drain delay in the workers.
+        if os.getppid() != self.ppid:
+            self.handle_exit(sig, frame)
+
+    def handle_quit(self, sig: int, frame: Any) -> None:
+        # SIGINT/SIGQUIT: stop now, but let the threads see their sockets fail rather than keep
+        # the process alive until the master's SIGKILL.
+        self._cut_in_flight()
+        super().handle_quit(sig, frame)
+
+
+class _DrainingArbiter(Arbiter):
+    def __init__(self, app: _Application, drain_delay: float) -> None:
+        self._drain_delay = drain_delay
+        self._drain_until: float | None = None
+        super().__init__(app)
+
+    def handle_term(self) -> None:
+        health.set_draining(True)
+        if self._drain_until is None and self._drain_delay > 0:
+            self._drain_until = time.monotonic() + self._drain_delay
+            self.log.info("Draining: /healthcheck answers 503 for %ss, then the server stops "
+                          "accepting connections", self._drain_delay)
+            return
+        raise StopIteration
+
+    def handle_int(self) -> None:
+        health.set_draining(True)
+        super().handle_int()
+
+    def handle_quit(self) -> None:
+        health.set_draining(True)
+        super().handle_quit()
+
+    def kill_worker(self, pid: int, sig: int) -> None:
+        # gunicorn stops a worker gracefully with SIGTERM (stop(), reload, TTOU); ours ignore a
+        # SIGTERM while their master lives, and take STOP_SIGNAL instead.
+        super().kill_worker(pid, STOP_SIGNAL if sig == signal.SIGTERM else sig)
+
+    def wait_for_signals(self, timeout: float = 1.0) -> list[int]:
+        if self._drain_until is None:
+            return super().wait_for_signals(timeout)
+        remaining = self._drain_until - time.monotonic()
+        signals = super().wait_for_signals(max(0.0, min(timeout, remaining)))
+        if time.monotonic() >= self._drain_until and signal.SIGTERM not in signals:
+            signals.append(signal.SIGTERM)  # the delay is over: handle_term now stops
+        return signals
+
+
+class _Application(BaseApplication):
+    def __init__(self, conf: cfg.ConfigOpts, app_factory: AppFactory,
+                 settings: dict[str, Any]) -> None:
+        self.conf = conf
+        self.shutdown_timeout = conf.graceful_shutdown_timeout
+        self.client_socket_timeout = int(getattr(conf, "client_socket_timeout",
+                                                 DEFAULT_CLIENT_SOCKET_TIMEOUT))
+        self._app_factory = app_factory
+        self._settings = settings
+        super().__init__(prog="spyglass")
+
+    def load_config(self) -> None:
+        for name, value in self._settings.items():
+            self.cfg.set(name, value)
+
+    def load(self) -> WSGIApplication:
+        # Runs in each worker after fork (BaseApplication.wsgi() from Worker.load_wsgi()).
+        return self._app_factory(self.conf)
+
+    def run(self) -> None:
+        _DrainingArbiter(self, self.conf.drain_delay).run()
+
+
+def _build_app(conf: cfg.ConfigOpts) -> WSGIApplication:
+    from spyglass.app import build_app
+
+    return build_app(conf)
+
+
+def gunicorn_settings(conf: cfg.ConfigOpts, *, access_log: str | None = None) -> dict[str, Any]:
+    host = conf.bind_host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return {
+        "bind": [f"{host}:{conf.bind_port}"],
+        "worker_class": SpyglassWorker,
+        "workers": conf.workers,
+        "threads": conf.threads,
+        "preload_app": False,
+        "timeout": HEARTBEAT_TIMEOUT,
+        # The master's limit; the workers cut their requests at graceful_shutdown_timeout.
+        "graceful_timeout": conf.graceful_shutdown_timeout + KILL_GRACE,
+        "keepalive": 5,
+        # Image listings with long "in:" filters: gunicorn's maximum request line, and Glance's
+        # max_header_line for header fields (Keystone tokens, long property values).
+        "limit_request_line": 8190,
+        "limit_request_field_size": 16384,
+        "accesslog": access_log,
+        "errorlog": "-",
+        "pre_request": _pre_request,
+        # gunicorn 25+ opens a control socket under $XDG_RUNTIME_DIR or ~/.gunicorn by default.
+        "control_socket_disable": True,
+        "proc_name": "spyglass",
+        # "sendfile" is deliberately not set: any value of that setting, True included, turns
+        # sendfile() off (gunicorn.config.Config.sendfile). Unset, gunicorn uses it unless the
+        # SENDFILE environment variable says otherwise.
+        #
+        # sendfile notes (gunicorn/workers/gthread.py handle_request, gunicorn/http/wsgi.py
+        # Response.sendfile): the zero-copy path is taken only when
+        # - the WSGI pipeline returns the very object environ["wsgi.file_wrapper"](f, blksize)
+        #   built (an isinstance check: middleware must pass it through unwrapped, as webob's
+        #   Response and spyglass.health do);
+        # - f.fileno() works (a real file), and the server is not doing TLS itself;
+        # - gunicorn sends from the fd's current kernel offset, os.lseek(fd, 0, SEEK_CUR), and
+        #   Content-Length bytes from there, or to end of file without one (as one chunk). So for
+        #   a Range response the app seeks the file to the first byte (f.seek() on a buffered
+        #   file moves the kernel offset too) and sets Content-Length to the range length; it
+        #   must not read from the buffered file after that seek, or the kernel offset runs
+        #   ahead of the logical one.
+        # HEAD and 204/304 responses send headers only.
+    }
+
+
+def serve(conf: cfg.ConfigOpts, app_factory: AppFactory | None = None, *,
+          access_log: str | None = None) -> int:
+    """Run the API until stopped; returns the exit status of the master process.
+
+    `app_factory` builds the WSGI application in each worker (spyglass.app.build_app by default).
+    `access_log` is a gunicorn access log target ("-" for stdout), off by default.
+    """
+    settings = gunicorn_settings(conf, access_log=access_log)
+    health.set_draining(False)
+    master = os.getpid()
+    try:
+        _Application(conf, app_factory or _build_app, settings).run()
+    except SystemExit as exc:
+        if os.getpid() != master:
+            raise  # a worker process leaving: it must not return into the caller's code
+        code = exc.code
+        if code is None:
+            return 0
+        return code if isinstance(code, int) else 1
+    return 0

@@ -1,0 +1,99 @@
+"""The filesystem store: one file per image, named by its ID, as Glance's filesystem store lays it out."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlparse
+
+from spyglass.stores.base import DataNotFound, SizeLimitExceeded, StoreError, StoredData
+from spyglass.stores.hashing import HASH_ALGO, MultiHasher
+
+
+class FileReader:
+    def __init__(self, path: Path, offset: int, length: int | None, chunk_size: int) -> None:
+        try:
+            self.file: BinaryIO | None = open(path, "rb")  # noqa: SIM115 - closed by close()
+        except FileNotFoundError as exc:
+            raise DataNotFound(str(path)) from exc
+        total = os.fstat(self.file.fileno()).st_size
+        self.length = max(0, min(total - offset, length if length is not None else total))
+        self.file.seek(offset)
+        self._chunk_size = chunk_size
+
+    def __iter__(self) -> Iterator[bytes]:
+        assert self.file is not None
+        remaining = self.length
+        while remaining > 0:
+            chunk = self.file.read(min(self._chunk_size, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+class FilesystemStore:
+    scheme = "file"
+
+    def __init__(self, directory: Path, chunk_size: int = 1024 * 1024) -> None:
+        self.directory = directory
+        self.chunk_size = chunk_size
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, image_id: str) -> Path:
+        return self.directory / image_id
+
+    def partial_path_for(self, image_id: str) -> Path:
+        return self.directory / f"{image_id}.partial"
+
+    def add(self, image_id: str, chunks: Iterable[bytes], *, max_size: int) -> StoredData:
+        final = self.path_for(image_id)
+        partial = self.partial_path_for(image_id)
+        hasher = MultiHasher()
+        try:
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+            try:
+                for chunk in chunks:
+                    if hasher.size + len(chunk) > max_size:
+                        raise SizeLimitExceeded(f"image data exceeds the limit of {max_size} bytes")
+                    hasher.update(chunk)
+                    view = memoryview(chunk)
+                    while view:
+                        written = os.write(fd, view)
+                        view = view[written:]
+                # The bytes must be on disk before the image can become active.
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(partial, final)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise StoreError(f"filesystem store failed: {exc.strerror}") from exc
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return StoredData(url=final.as_uri(), size=hasher.size, checksum=hasher.checksum,
+                          hash_algo=HASH_ALGO, hash_value=hasher.hash_value)
+
+    def _path(self, url: str) -> Path:
+        parsed = urlparse(url)
+        if parsed.scheme != "file":
+            raise StoreError(f"not a file location: {parsed.scheme}")
+        return Path(unquote(parsed.path))
+
+    def open(self, url: str, offset: int = 0, length: int | None = None) -> FileReader:
+        return FileReader(self._path(url), offset, length, self.chunk_size)
+
+    def delete(self, url: str) -> None:
+        self._path(url).unlink(missing_ok=True)
+
+    def location_for(self, image_id: str) -> str:
+        return self.path_for(image_id).as_uri()
+
+    def discard_partial(self, image_id: str) -> None:
+        self.partial_path_for(image_id).unlink(missing_ok=True)

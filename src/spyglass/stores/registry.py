@@ -1,0 +1,40 @@
+"""Builds the configured stores and finds the one that serves a location."""
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from oslo_config import cfg
+
+from spyglass import config
+from spyglass.stores.base import Store, StoreError
+from spyglass.stores.file import FilesystemStore
+
+
+class StoreRegistry:
+    def __init__(self, stores: dict[str, Store], default: str) -> None:
+        if default not in stores:
+            raise ValueError(f"default store {default!r} is not enabled")
+        self.stores = stores
+        self.default_id = default
+
+    @property
+    def default(self) -> Store:
+        return self.stores[self.default_id]
+
+    def for_url(self, url: str) -> Store:
+        scheme = urlparse(url).scheme
+        for store in self.stores.values():
+            if store.scheme == scheme:
+                return store
+        raise StoreError(f"no enabled store serves {scheme!r} locations")
+
+
+def from_config(conf: cfg.ConfigOpts) -> StoreRegistry:
+    stores: dict[str, Store] = {}
+    for name in conf.glance_store.stores:
+        if name == "file":
+            stores["file"] = FilesystemStore(config.filesystem_store_dir(conf),
+                                             conf.glance_store.filesystem_store_chunk_size)
+        else:
+            raise ValueError(f"store type {name!r} is not supported yet")
+    return StoreRegistry(stores, conf.glance_store.default_store)

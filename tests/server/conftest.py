@@ -1,0 +1,82 @@
+"""Fixtures for the server tests (helpers in servertools.py)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from servertools import HERE, HOST, START_TIMEOUT, Server, free_port, request, wait_until
+
+
+def _write_config(path: Path, options: dict[str, object]) -> None:
+    sections: dict[str, list[str]] = {}
+    for key, value in options.items():
+        section, _, name = key.rpartition(".")
+        sections.setdefault(section or "DEFAULT", []).append(f"{name} = {value}")
+    path.write_text("".join(f"[{s}]\n" + "\n".join(lines) + "\n\n" for s, lines in sections.items()))
+
+
+# The test application (drainapp) rather than the API: these tests are about the server, and
+# need an upload and a download they can hold open at will.
+_RUN = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {here!r})
+    import drainapp
+    from spyglass import config, server
+    conf = config.load(config_files=[{config!r}])
+    sys.exit(server.serve(conf, drainapp.build))
+""")
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    started: list[Server] = []
+
+    def start(**options: object) -> Server:
+        port = free_port()
+        data_dir = tmp_path / f"data-{len(started)}"
+        data_dir.mkdir()
+        settings: dict[str, object] = {
+            "bind_host": HOST, "bind_port": port, "data_dir": data_dir,
+            "workers": 2, "threads": 4, "graceful_shutdown_timeout": 30, "drain_delay": 0,
+        }
+        settings.update(options)
+        config_path = tmp_path / f"spyglass-{len(started)}.conf"
+        _write_config(config_path, settings)
+        log_path = tmp_path / f"server-{len(started)}.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-c", _RUN.format(here=str(HERE), config=str(config_path))],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        server = Server(port, data_dir, log_path, process, settings)
+        started.append(server)
+
+        def up() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"server exited with {process.returncode}:\n{server.log()}")
+            try:
+                return request(port, "GET", "/ping", timeout=2).status == 200
+            except OSError:
+                return False
+
+        wait_until(up, START_TIMEOUT, "the server to answer")
+        workers = int(settings["workers"])
+        wait_until(lambda: len(list(data_dir.glob("worker-*"))) >= workers, START_TIMEOUT,
+                   "every worker to build the application")
+        return server
+
+    yield start
+
+    for server in started:
+        if server.process.poll() is None:
+            try:
+                os.killpg(server.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            server.process.wait(timeout=10)

@@ -1,0 +1,123 @@
+"""Helpers for the server tests: a real server process on a free loopback port, and raw HTTP/1.1
+over sockets, so that a test controls exactly when each byte of a request or response moves."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+HOST = "127.0.0.1"
+START_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, what: str,
+               interval: float = 0.05) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def read_response(sock: socket.socket, head_only: bool = False, timeout: float = 30.0) -> Response:
+    """Read one HTTP/1.1 response framed by Content-Length (all the test app sends)."""
+    sock.settimeout(timeout)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"connection closed before the response headers: {buf!r}")
+        buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = 0 if head_only else int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = sock.recv(min(1 << 20, length - len(body)))
+        if not chunk:
+            raise ConnectionError(f"connection closed after {len(body)} of {length} body bytes")
+        body += chunk
+    return Response(status, headers, body)
+
+
+def connect(port: int, timeout: float = 5.0) -> socket.socket:
+    return socket.create_connection((HOST, port), timeout=timeout)
+
+
+def request(port: int, method: str, path: str, headers: dict[str, str] | None = None,
+            body: bytes = b"", timeout: float = 10.0) -> Response:
+    with connect(port, timeout) as sock:
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{port}"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        if body or method in ("PUT", "POST"):
+            lines.append(f"Content-Length: {len(body)}")
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        return read_response(sock, head_only=(method == "HEAD"), timeout=timeout)
+
+
+def refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection((HOST, port), timeout=1.0).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+@dataclass
+class Server:
+    port: int
+    data_dir: Path
+    log_path: Path
+    process: subprocess.Popen
+    options: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        return [int(p) for p in children.read_text().split()] if children.exists() else []
+
+    def terminate(self) -> None:
+        os.kill(self.pid, signal.SIGTERM)
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"server still running after {timeout}s; log:\n{self.log()}")
+
+    def get(self, path: str, **kwargs) -> Response:
+        return request(self.port, "GET", path, **kwargs)
