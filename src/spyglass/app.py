@@ -36,6 +36,11 @@ def build_router() -> Router:
     r = Router()
     r.add("/", GET=versions.multiple_choices)
     r.add("/versions", GET=versions.index)
+    r.add("/v2", GET=versions.redirect_to_v2)
+    # With `auth_type: none` the openstack CLI sends its identity look-ups (a project named on the
+    # command line) to this same endpoint; a 403 makes it use the name as given, a 404 fails it.
+    for identity_path in ("/v2/tenants", "/v2/tenants/{name}", "/v3/projects", "/v3/projects/{name}"):
+        r.add(identity_path, GET=versions.no_identity_api)
     r.add("/v2/images", GET=images.index, POST=images.create)
     r.add("/v2/images/{image_id}", GET=images.show, PATCH=images.update, DELETE=images.delete)
     r.add("/v2/images/{image_id}/file", GET=data.download, PUT=data.upload)
@@ -108,6 +113,9 @@ class ImagesApi:
     @webob.dec.wsgify
     def __call__(self, req: webob.Request) -> webob.Response:
         try:
+            if not req.path_info.startswith(("/v2/", "/v3/projects")) and req.path_info not in ("/", "/v2"):
+                # Like Glance's version negotiation: a path of no version served gets the choices.
+                return versions.multiple_choices(self.services, req)
             handler, params = self.router.match(req.method, req.path_info)
             req.environ[CONTEXT_KEY] = self._context(req)
             return handler(self.services, req, **params)
@@ -118,7 +126,7 @@ class ImagesApi:
         except Exception:
             LOG.exception("unexpected error serving %s %s", req.method, req.path_info)
             return webob.exc.HTTPInternalServerError(
-                explanation="The server hit an unexpected error; nothing was changed by it.")
+                explanation="The server hit an unexpected error.")
 
 
 def build_app(conf: cfg.ConfigOpts) -> WSGIApp:
@@ -127,3 +135,13 @@ def build_app(conf: cfg.ConfigOpts) -> WSGIApp:
     app = request_id.RequestId(app)
     app = http_proxy_to_wsgi.HTTPProxyToWSGI(app, conf=conf)
     return app
+
+
+def recover_interrupted_uploads(conf: cfg.ConfigOpts) -> list[str]:
+    """Run once at start, before the workers: undo the uploads a crashed server left in saving."""
+    engine = create_engine(config.database_url(conf), sqlite_busy_timeout=conf.database.busy_timeout)
+    try:
+        journal = UploadJournal(config.data_dir(conf) / "uploads")
+        return journal.recover(ImageRepository(engine), registry.from_config(conf))
+    finally:
+        engine.dispose()

@@ -33,6 +33,9 @@ def _serve(args: argparse.Namespace) -> int:
         print("The database schema is not current: run `spyglass db sync` "
               "(or `spyglass db check` to see what is pending).", file=sys.stderr)
         return 2
+    from spyglass.app import recover_interrupted_uploads
+
+    recover_interrupted_uploads(conf)
     return server.serve(conf)
 
 

@@ -114,6 +114,12 @@ class SpyglassWorker(ThreadWorker):
             # is what makes the port refuse connections during a long drain.
             for listener in self.sockets:
                 listener.close()
+            # Requests in flight answer "Connection: close" (unless their headers are out already)
+            # instead of holding their connection open for another request for up to 2 seconds.
+            for conn in list(self._in_thread):
+                request = getattr(conn.parser, "mesg", None)
+                if request is not None:
+                    request.force_close()
             self._cut_at = time.monotonic() + self.app.shutdown_timeout
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:

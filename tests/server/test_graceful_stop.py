@@ -157,3 +157,18 @@ def test_healthcheck_disable_file(start_server, tmp_path):
 
     flag.unlink()
     assert server.get("/healthcheck").status == 200
+
+
+def test_client_silent_mid_body_frees_its_thread(start_server):
+    server = start_server(client_socket_timeout=1)
+    sock = _start_upload(server, "silent", 4 * MiB, b"x" * 1000)
+    sock.settimeout(30)
+    try:
+        leftover = sock.recv(65536)
+    except ConnectionResetError:
+        leftover = b""
+    sock.close()
+    assert not leftover.startswith(b"HTTP/1.1 2"), leftover
+    wait_until(lambda: (server.data_dir / "silent.aborted").exists(), 10, "the upload to fail")
+    assert not (server.data_dir / "silent.part").exists()
+    assert server.get("/ping").status == 200

@@ -8,7 +8,7 @@ from oslo_config import cfg
 from spyglass.images import inspection
 from spyglass.images.inspection import ContentInspector, ImageFormatRejected
 
-from . import sample_images as s
+import sample_images as s
 
 GiB = 1024 * s.MiB
 ALLOWED_VMDK = ["streamOptimized", "monolithicSparse"]
@@ -76,6 +76,38 @@ def test_result_does_not_depend_on_chunking(disk_format, build, virtual_size):
             continue  # byte at a time only for the small samples
         ci = inspect(data, disk_format, step=step)
         assert (ci.detected_format, ci.virtual_size) == (disk_format, virtual_size), step
+
+
+@pytest.mark.parametrize("metadata_at", [1 * s.MiB, 2 * s.MiB])
+def test_vhdx_metadata_right_after_header_section(metadata_at):
+    # The inspectors see the first MiB in one piece; VHDX metadata can start right after it.
+    data = s.vhdx(5 * GiB, metadata_at=metadata_at)
+    for step in (None, 4096, 65536 * 3 + 5, s.MiB - 1, s.MiB + 1, 3 * s.MiB):
+        ci = inspect(data, "vhdx", step=step)
+        assert ci.virtual_size == 5 * GiB, step
+
+
+def test_vhdx_without_virtual_size_accepted_unsized():
+    # As in Glance: oslo finds nothing unsafe, only no size (qemu would refuse to open it).
+    ci = inspect(s.vhdx(size_item=False), "vhdx")
+    assert (ci.detected_format, ci.virtual_size) == ("vhdx", None)
+
+
+def test_incomplete_inspector_not_fed_past_limit(monkeypatch):
+    # A structure not found within INSPECT_LIMIT is not searched for to the end of the stream:
+    # the inspector stays incomplete and the upload is refused (fail closed).
+    monkeypatch.setattr(inspection, "INSPECT_LIMIT", 2 * s.MiB)  # VHDX metadata is at 3 MiB
+    seen: list[int] = []
+    eat_chunk = inspection.fi.VHDXInspector.eat_chunk
+
+    def counting(self, chunk):
+        seen.append(len(chunk))
+        eat_chunk(self, chunk)
+
+    monkeypatch.setattr(inspection.fi.VHDXInspector, "eat_chunk", counting)
+    data = s.vhdx(padding=20 * s.MiB)
+    assert "Incomplete" in rejected(data, "vhdx", step=s.MiB)
+    assert sum(seen) == 2 * s.MiB
 
 
 def test_iso_signature_position():
@@ -202,6 +234,12 @@ def test_vmdk_flat_descriptor_pointing_at_host_file_rejected(declared, step):
     assert "monolithicflat" in message
 
 
+def test_vmdk_text_descriptor_of_sparse_type_rejected():
+    # Only the descriptor, naming a sparse extent in another file: nothing oslo can size.
+    data = s.vmdk_text("monolithicSparse", ['RW 2048 SPARSE "other.vmdk"'])
+    assert "inspection failed" in rejected(data, "vmdk")
+
+
 def test_vmdk_create_type_outside_allowed_list_rejected():
     data = s.vmdk_sparse()
     message = rejected(data, "vmdk", vmdk_allowed_types=["streamOptimized"])
@@ -210,7 +248,8 @@ def test_vmdk_create_type_outside_allowed_list_rejected():
 
 
 def test_vmdk_refused_when_allowed_list_empty():
-    assert "vmdk_allowed_types" in rejected(s.vmdk_stream_optimized(), "vmdk", vmdk_allowed_types=[])
+    message = rejected(s.vmdk_stream_optimized(), "vmdk", vmdk_allowed_types=[])
+    assert "vmdk_allowed_types" in message
 
 
 def test_vmdk_stream_optimized_bad_footer_rejected():

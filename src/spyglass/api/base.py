@@ -47,11 +47,18 @@ def json_response(doc: Any, status: int = 200, **headers: str) -> webob.Response
     return resp
 
 
-def read_json(req: webob.Request, *, allowed_types: tuple[str, ...] = ("application/json",)) -> Any:
+# Bodies that are JSON documents: python-glanceclient labels every request application/octet-stream,
+# and Glance takes a missing type as JSON too, so those are accepted; a type that names another
+# format (a form, text, XML) is refused.
+JSON_TYPES = ("application/json", "", "application/octet-stream")
+
+
+def read_json(req: webob.Request, *, allowed_types: tuple[str, ...] = JSON_TYPES) -> Any:
     content_type = req.content_type or ""
-    if content_type not in allowed_types:
+    if content_type not in allowed_types and not content_type.endswith("+json"):
         raise webob.exc.HTTPUnsupportedMediaType(
-            explanation=f"Unsupported Content-Type '{content_type}': use {' or '.join(allowed_types)}.")
+            explanation=f"Unsupported Content-Type '{content_type}': use "
+                        f"{' or '.join(t for t in allowed_types if t)}.")
     try:
         return json.loads(req.body or b"null")
     except (ValueError, UnicodeDecodeError):

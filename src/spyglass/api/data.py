@@ -27,12 +27,19 @@ def upload(services: Services, req: webob.Request, image_id: str) -> webob.Respo
     if req.content_type != "application/octet-stream":
         raise webob.exc.HTTPUnsupportedMediaType(
             explanation=f"Unsupported Content-Type '{req.content_type}': use application/octet-stream.")
+    # The body must be exactly as long as declared: by Content-Length, or by the image size hint
+    # the clients send with chunked uploads. Anything else is a truncated or padded upload.
     declared: int | None = None
-    if req.headers.get("Content-Length") not in (None, ""):
-        try:
-            declared = int(req.headers["Content-Length"])
-        except ValueError:
-            raise webob.exc.HTTPBadRequest(explanation="Invalid Content-Length header.") from None
+    for header in ("Content-Length", "X-OpenStack-Image-Size"):
+        value = req.headers.get(header)
+        if value in (None, ""):
+            continue
+        if not value.isdigit():
+            raise webob.exc.HTTPBadRequest(explanation=f"Invalid {header} header: {value!r}.")
+        if declared is not None and int(value) != declared:
+            raise webob.exc.HTTPBadRequest(
+                explanation=f"Content-Length {declared} and X-OpenStack-Image-Size {value} disagree.")
+        declared = int(value)
     stream = req.environ["wsgi.input"]
     services.data.upload(context(req), image_id, _body_chunks(stream), declared)
     return webob.Response(status=204)
@@ -59,9 +66,17 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, end - start + 1
 
 
+def _content_range_as_range(header: str) -> str:
+    found = re.match(r"^bytes (\d+)-(\d+)/(\d+|\*)$", header.strip())
+    if found is None:
+        raise webob.exc.HTTPBadRequest(explanation=f"Invalid Content-Range header '{header}'.")
+    return f"bytes={found.group(1)}-{found.group(2)}"
+
+
 def _unsatisfiable(size: int) -> webob.exc.HTTPRequestRangeNotSatisfiable:
     return webob.exc.HTTPRequestRangeNotSatisfiable(
-        explanation=f"Requested range not satisfiable: the image has {size} bytes.",
+        explanation=f"Invalid start position in Range header. Start position MUST be in the "
+                    f"inclusive range [0, {size - 1}].",
         headers=[("Content-Range", f"bytes */{size}")])
 
 
@@ -70,7 +85,12 @@ def download(services: Services, req: webob.Request, image_id: str) -> webob.Res
     if image.status not in (states.ACTIVE, states.DEACTIVATED) or not image.locations or image.size is None:
         return webob.Response(status=204, content_type=None)
     size = image.size
-    wanted = parse_range(req.headers["Range"], size) if req.headers.get("Range") else None
+    wanted = None
+    if req.headers.get("Range"):
+        wanted = parse_range(req.headers["Range"], size)
+    elif req.headers.get("Content-Range"):
+        # Older clients ask for a range with a request Content-Range ("bytes 0-99/*").
+        wanted = parse_range(_content_range_as_range(req.headers["Content-Range"]), size)
     offset, length = wanted if wanted else (0, size)
     reader = services.data.open(image, offset, length)
 
@@ -78,7 +98,8 @@ def download(services: Services, req: webob.Request, image_id: str) -> webob.Res
     resp.headers["Content-Length"] = str(reader.length)
     if wanted:
         resp.headers["Content-Range"] = f"bytes {offset}-{offset + reader.length - 1}/{size}"
-    elif image.checksum:
+    if image.checksum:
+        # The MD5 of the whole image, on partial responses too (as Glance sends it).
         resp.headers["Content-MD5"] = image.checksum
     file_wrapper: Any = req.environ.get("wsgi.file_wrapper")
     if reader.file is not None and file_wrapper is not None:

@@ -24,7 +24,7 @@ class Router:
 
     def add(self, template: str, **methods: Handler) -> None:
         # "{name}" matches one path segment.
-        regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "/?$"
+        regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$"
         self._routes.append(Route(re.compile(regex), {m.upper(): h for m, h in methods.items()}))
 
     def match(self, method: str, path: str) -> tuple[Handler, dict[str, Any]]:
@@ -32,9 +32,10 @@ class Router:
             found = route.pattern.match(path)
             if found is None:
                 continue
-            handler = route.methods.get(method) or (route.methods.get("GET") if method == "HEAD" else None)
+            handler = route.methods.get(method)
             if handler is None:
                 raise webob.exc.HTTPMethodNotAllowed(
+                    explanation=f"The method {method} is not allowed for this resource.",
                     headers=[("Allow", ", ".join(sorted(route.methods)))])
             return handler, found.groupdict()
         raise webob.exc.HTTPNotFound(explanation="The resource could not be found.")

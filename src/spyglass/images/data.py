@@ -34,7 +34,7 @@ def _inspected(chunks: Iterable[bytes], inspector: ContentInspector,
     for chunk in chunks:
         received += len(chunk)
         if declared_length is not None and received > declared_length:
-            raise BadRequest("Request body is longer than its Content-Length")
+            raise BadRequest(f"Request body is longer than the {declared_length} bytes declared")
         inspector.feed(chunk)
         yield chunk
     if declared_length is not None and received != declared_length:
@@ -53,7 +53,7 @@ class ImageData:
         image = svc.find_visible(ctx, image_id)
         svc.policy.enforce("upload_image", ctx, svc.target(image, ctx))
         if image.status != states.QUEUED:
-            raise Conflict(f"Image {image_id} is {image.status}: data can only be uploaded to a queued image.")
+            raise Conflict(f"Image status transition from {image.status} to saving is not allowed")
         if not image.disk_format or not image.container_format:
             raise BadRequest("Properties disk_format, container_format must be set prior to saving data.")
         cap = svc.quotas.image_size_cap

@@ -66,15 +66,14 @@ INSPECT_LIMIT = 32 * 1024 * 1024
 # The first HEAD_BYTES reach the inspectors as one chunk, whatever the client's chunking: oslo's
 # VMDK inspector parses a text-only descriptor from the first chunk it sees, so this makes the
 # result independent of how the body arrived and covers all of a descriptor qemu would read
-# (< 1 MiB). It must not be larger: VHDX regions start at 1 MiB or later, and oslo only looks for
-# the next VHDX structure in a later chunk than the one completing the previous, so the rest goes
-# in pieces no larger than PIECE_BYTES (VHDX metadata items start 64 KiB into their region).
+# (< 1 MiB). It must not be larger: oslo's VHDX inspector looks up the virtual size item only in
+# a chunk after the one that completed the metadata table, so both must not share a chunk; VHDX
+# places its metadata region at 1 MiB or later.
 HEAD_BYTES = 1024 * 1024
-PIECE_BYTES = 64 * 1024
 
-# Formats whose oslo virtual_size is computed from the number of bytes seen: an inspector of these
-# that is chosen for its own disk_format keeps being fed to the end.
-_LENGTH_SIZED = frozenset({"gpt", "luks", "qed"})
+# Formats whose oslo virtual_size is the number of bytes seen: an inspector of these that matches
+# the declared disk_format keeps being fed to the end.
+_LENGTH_SIZED = frozenset({"gpt", "luks"})
 
 # disk_formats whose content may legitimately look like a partitioned disk's MBR; a kernel or
 # ramdisk can carry an intentionally invalid one, so the 'mbr' check is never fatal for them.
@@ -133,13 +132,7 @@ class ContentInspector:
             self._eat(bytes(self._head))
             self._head = None
             chunk = chunk[need:]
-        if self._fed >= INSPECT_LIMIT:
-            self._eat(chunk)  # only matched inspectors remain, waiting for the stream's end
-            return
-        for at in range(0, len(chunk), PIECE_BYTES):
-            if not self._active:
-                break
-            self._eat(chunk[at : at + PIECE_BYTES])
+        self._eat(chunk)
 
     def _eat(self, chunk: bytes) -> None:
         if not chunk:
@@ -157,10 +150,11 @@ class ContentInspector:
 
     def _wants_more(self, insp: fi.FileInspector) -> bool:
         if _matches(insp):
-            # A matching inspector that is incomplete may be waiting for the end of the stream
-            # (a streamOptimized VMDK's footer); memory stays bounded by oslo's capture regions.
             if not insp.complete:
-                return True
+                # Past the limit, only a wait for the end of the stream (a streamOptimized VMDK's
+                # footer) is worth feeding to the end; a structure that is still missing then
+                # leaves the inspector incomplete, which refuses the upload.
+                return self._fed < INSPECT_LIMIT or _waits_for_end_only(insp)
             return insp.NAME == self.disk_format and insp.NAME in _LENGTH_SIZED
         return not insp.complete and self._fed < INSPECT_LIMIT
 
@@ -244,7 +238,7 @@ class ContentInspector:
                 return True
             reasons = ", ".join(f"{n} ({r})" for n, r in sorted(exc.failures.items()))
             raise ImageFormatRejected(f"Image failed safety checks: {reasons}") from None
-        except fi.ImageFormatError as exc:
+        except Exception as exc:  # ImageFormatError, or a parser failing on crafted data
             # The header was recognised but its structures could not be read completely (e.g.
             # truncated), so safety cannot be established: treated as a format mismatch.
             if strict:
@@ -273,3 +267,8 @@ def _matches(insp: fi.FileInspector) -> bool:
     except Exception as exc:
         LOG.debug("%s inspector cannot tell: %s", insp.NAME, exc)
         return False
+
+
+def _waits_for_end_only(insp: fi.FileInspector) -> bool:
+    pending = (insp.region(name) for name in insp.context_info)
+    return all(isinstance(r, fi.EndCaptureRegion) for r in pending if not r.complete)

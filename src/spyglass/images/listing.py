@@ -45,22 +45,23 @@ def _int(name: str, value: str, *, minimum: int = 0) -> int:
 
 def _bool(name: str, value: str) -> bool:
     lowered = value.strip().lower()
-    if lowered in ("true", "1", "yes", "on"):
+    if lowered == "true":
         return True
-    if lowered in ("false", "0", "no", "off"):
+    if lowered == "false":
         return False
-    raise BadRequest(f"Invalid value '{value}' for parameter '{name}': expected a boolean")
+    raise BadRequest(f"Invalid value '{value}' for '{name}' filter. Valid values are 'true' or 'false'.")
 
 
 def _time_filter(name: str, value: str) -> Filter:
     op, sep, when = value.partition(":")
-    if not sep or op not in TIME_OPS:
-        raise BadRequest(f"Invalid time filter '{value}' for '{name}': use an operator "
-                         f"({', '.join(TIME_OPS)}) and an ISO 8601 time, e.g. gte:2024-01-01T00:00:00Z")
+    if not sep:
+        op, when = "eq", value
+    if op not in TIME_OPS:
+        raise BadRequest(f"Unable to filter on a unknown operator '{op}': use one of {', '.join(TIME_OPS)}.")
     try:
         moment = timeutils.normalize_time(timeutils.parse_isotime(when))
     except ValueError:
-        raise BadRequest(f"Invalid ISO 8601 time '{when}' in filter '{name}'") from None
+        raise BadRequest(f'Bad "{name}" query filter format. Use ISO 8601 DateTime notation.') from None
     return Filter(name, op, moment)
 
 
@@ -69,7 +70,7 @@ def _sort(params: dict[str, list[str]]) -> list[tuple[str, str]]:
     keys = params.get("sort_key", [])
     dirs = params.get("sort_dir", [])
     if sort and (keys or dirs):
-        raise BadRequest("The 'sort' parameter can not be used together with 'sort_key' or 'sort_dir'.")
+        raise BadRequest("Old and new sorting syntax cannot be combined")
     pairs: list[tuple[str, str]] = []
     if sort:
         for item in ",".join(sort).split(","):
@@ -85,10 +86,10 @@ def _sort(params: dict[str, list[str]]) -> list[tuple[str, str]]:
             pairs.append(("created_at", dirs[0]))
     for key, direction in pairs:
         if key not in SORT_KEYS:
-            raise BadRequest(f"Invalid sort key: {key}. It should be one of the following: "
+            raise BadRequest(f"Invalid sort key: {key}. It must be one of the following: "
                              f"{', '.join(SORT_KEYS)}.")
         if direction not in SORT_DIRS:
-            raise BadRequest(f"Invalid sort direction: {direction}. It should be one of: asc, desc.")
+            raise BadRequest(f"Invalid sort direction: {direction}")
     if len({k for k, _ in pairs}) != len(pairs):
         raise BadRequest("Sort keys must not repeat")
     return pairs or [("created_at", "desc")]
@@ -122,13 +123,15 @@ def build_query(params: Sequence[tuple[str, str]], ctx: RequestContext, limits: 
     member_status = single("member_status")
     if member_status is not None:
         if member_status not in (*MEMBER_STATUSES, "all"):
-            raise BadRequest(f"Invalid status value: {member_status}")
+            raise BadRequest(f"Invalid status: {member_status}")
         q.member_status = member_status
 
     q.tags = grouped.get("tag", [])
     for name, op in (("size_min", "gte"), ("size_max", "lte")):
         value = single(name)
         if value is not None:
+            if not value.isdigit():
+                raise BadRequest(f"Unable to filter on a range with a non-numeric value: {name}={value}")
             q.filters.append(Filter("size", op, _int(name, value)))
 
     for name, values in grouped.items():

@@ -14,10 +14,11 @@ class ImageMembers:
         self.images = images
         self.repo = images.repo
 
-    def _shared_image(self, ctx: RequestContext, image_id: str) -> Image:
+    def _shared_image(self, ctx: RequestContext, image_id: str, action: str = "access") -> Image:
         image = self.images.find_visible(ctx, image_id)
         if image.visibility != "shared":
-            raise Forbidden(f"Only shared images have members (image {image_id} is {image.visibility}).")
+            raise Forbidden(f"Not allowed to {action} members for image {image_id}: only images with "
+                            f"visibility 'shared' have members, this one is '{image.visibility}'.")
         return image
 
     def list(self, ctx: RequestContext, image_id: str) -> list[Member]:
@@ -33,15 +34,17 @@ class ImageMembers:
         image = self._shared_image(ctx, image_id)
         self.images.policy.enforce("get_member", ctx, self.images.target(image, ctx))
         if not (ctx.is_admin or image.owner == ctx.project_id or member_id == ctx.project_id):
-            raise NotFound(f"Member {member_id} not found for image {image_id}")
+            raise NotFound(f"{member_id} not found in the member list of the image {image_id}.")
         member = self.repo.member_of(image_id, member_id)
         if member is None:
-            raise NotFound(f"Member {member_id} not found for image {image_id}")
+            raise NotFound(f"{member_id} not found in the member list of the image {image_id}.")
         return member
 
     def add(self, ctx: RequestContext, image_id: str, member_id: object) -> Member:
-        image = self._shared_image(ctx, image_id)
+        image = self._shared_image(ctx, image_id, "create")
         self.images.policy.enforce("add_member", ctx, self.images.target(image, ctx))
+        if member_id is None:
+            raise BadRequest("Member to be added not specified")
         if not isinstance(member_id, str) or not member_id or len(member_id) > MAX_NAME:
             raise BadRequest("'member' must be a project ID: a string of 1 to 255 characters.")
         limit = self.images.quotas.members
@@ -54,12 +57,10 @@ class ImageMembers:
 
     def update(self, ctx: RequestContext, image_id: str, member_id: str, status: object) -> Member:
         image = self._shared_image(ctx, image_id)
-        if status not in MEMBER_STATUSES:
-            raise BadRequest(f"Invalid status: {status!r}. It must be one of: {', '.join(MEMBER_STATUSES)}.")
         target = dict(self.images.target(image, ctx), member_id=member_id)
         self.images.policy.enforce("modify_member", ctx, target)
-        if member_id != ctx.project_id and not ctx.is_admin:
-            raise Forbidden("Only the member itself may accept or reject a shared image.")
+        if status not in MEMBER_STATUSES:
+            raise BadRequest(f"Invalid status: {status!r}. It must be one of: {', '.join(MEMBER_STATUSES)}.")
         member = self.repo.update_member(image_id, member_id, str(status))
         if member is None:
             raise NotFound(f"Member {member_id} not found for image {image_id}")

@@ -31,12 +31,14 @@ class PatchOp:
 
 
 def _key(path: Any) -> str:
-    if not isinstance(path, str) or not path.startswith("/"):
+    if not isinstance(path, str):
         raise BadRequest(f"Invalid JSON pointer for this resource: '{path}'")
+    if not path.startswith("/"):
+        raise BadRequest(f'Pointer `{path}` does not start with "/".')
     parts = path[1:].split("/")
     key = parts[0].replace("~1", "/").replace("~0", "~")
     if len(parts) > 1 and key != "locations":
-        raise BadRequest(f"Nested paths are not allowed: '{path}'")
+        raise BadRequest(f"Invalid JSON pointer for this resource: '{path}'")
     if not key:
         raise BadRequest(f"Invalid JSON pointer for this resource: '{path}'")
     return key
@@ -59,7 +61,7 @@ def parse_patch(body: Any, version: str) -> list[PatchOp]:
             op, path = named[0], raw[named[0]]
             allowed = {op, "value"}
         if op not in OPERATIONS:
-            raise BadRequest(f"Invalid operation: `{op}`. It must be one of: {', '.join(OPERATIONS)}.")
+            raise BadRequest(f"Invalid operation: `{op}`. It must be one of the following: add, remove, replace.")
         extra = set(raw) - allowed
         if extra:
             raise BadRequest(f"Operation objects must not contain {sorted(extra)}.")

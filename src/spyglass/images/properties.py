@@ -68,8 +68,10 @@ def _enum(key: str, value: Any, allowed: tuple[str, ...], *, nullable: bool) -> 
 def _integer(key: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise schema_error(f"{value!r} is not of type 'integer' (attribute '{key}')")
-    if not 0 <= value <= MAX_INT32:
-        raise schema_error(f"'{key}' must be between 0 and {MAX_INT32}")
+    if value < 0:
+        raise BadRequest(f"Invalid value '{value}' for parameter '{key}': Cannot be a negative value")
+    if value > MAX_INT32:
+        raise schema_error(f"{value} is greater than the maximum of {MAX_INT32} (attribute '{key}')")
 
 
 def _boolean(key: str, value: Any) -> None:

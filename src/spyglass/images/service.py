@@ -87,11 +87,11 @@ class ImageService:
         _check_quota("image properties", len(image.properties), self.quotas.properties)
         _check_quota("image tags", len(image.tags), self.quotas.tags)
         if self.repo.exists_including_deleted(image.id):
-            raise Conflict(f"An image with identifier {image.id} already exists")
+            raise Conflict(f"Image ID {image.id} already exists!")
         try:
             self.repo.create(image)
         except db.Conflict:
-            raise Conflict(f"An image with identifier {image.id} already exists") from None
+            raise Conflict(f"Image ID {image.id} already exists!") from None
         return image
 
     def _assign(self, image: Image, values: dict[str, Any]) -> None:
@@ -118,11 +118,11 @@ class ImageService:
         if query.marker is not None:
             marker = self.repo.get(query.marker)
             if marker is None or not self.can_see(ctx, marker):
-                raise BadRequest(f"Invalid marker. Image {query.marker} could not be found.")
+                raise BadRequest(f"No image found with ID {query.marker}")
         try:
             return self.repo.list(query)
         except db.NotFound:
-            raise BadRequest(f"Invalid marker. Image {query.marker} could not be found.") from None
+            raise BadRequest(f"No image found with ID {query.marker}") from None
 
     def update(self, ctx: RequestContext, image_id: str, ops: list[PatchOp]) -> Image:
         image = self.find_visible(ctx, image_id)

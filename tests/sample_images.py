@@ -285,10 +285,17 @@ VHDX_BAT = "2DC27766-F623-4200-9D64-115E9BFD4A08"
 VHDX_METADATA = "8B7CA206-4790-4B9A-B8FE-575F050F886E"
 
 
-def vhdx(virtual_size: int = 64 * MiB) -> bytes:
-    """An empty dynamic VHDX laid out as qemu-img lays one out (BAT at 2 MiB, metadata at 3)."""
+def vhdx(
+    virtual_size: int = 64 * MiB, *, metadata_at: int = 3 * MiB, size_item: bool = True,
+    padding: int = 0,
+) -> bytes:
+    """An empty dynamic VHDX; by default laid out as qemu-img lays one out (log at 1 MiB, BAT at
+    2, metadata at 3), metadata_at moves the metadata region to another of those slots.
+    size_item=False leaves out the (required) virtual disk size, making the file invalid."""
     block = 32 * MiB
-    log_offset, bat_offset, meta_offset = 1 * MiB, 2 * MiB, 3 * MiB
+    assert metadata_at in (1 * MiB, 2 * MiB, 3 * MiB)
+    log_offset, bat_offset = (x for x in (1 * MiB, 2 * MiB, 3 * MiB) if x != metadata_at)
+    meta_offset = metadata_at
     out = bytearray(4 * MiB)
     out[:SECTOR] = _pad(b"vhdxfile" + "spyglass".encode("utf-16-le"), SECTOR)
     for seq, at in ((1, 64 * KiB), (2, 128 * KiB)):
@@ -313,6 +320,8 @@ def vhdx(virtual_size: int = 64 * MiB) -> bytes:
         ("8141BF1D-A96F-4709-BA47-F233A8FAAB5F", 6, struct.pack("<I", 512)),
         ("CDA348C7-445D-4471-9CC9-E9885251C556", 6, struct.pack("<I", 4096)),
     ]
+    if not size_item:
+        del items[1]
     meta = bytearray(1 * MiB)
     struct.pack_into("<8sHH", meta, 0, b"metadata", 0, len(items))
     data_at = 64 * KiB
@@ -321,7 +330,7 @@ def vhdx(virtual_size: int = 64 * MiB) -> bytes:
         meta[data_at : data_at + len(payload)] = payload
         data_at += _align(len(payload), 8)
     out[meta_offset : meta_offset + len(meta)] = meta
-    return bytes(out)  # the BAT stays zero: no block is present
+    return bytes(out) + bytes(padding)  # the BAT stays zero: no block is present
 
 
 # --- VDI (VirtualBox, as read by qemu's block/vdi.c) -----------------------------------------

@@ -1,0 +1,125 @@
+"""Helpers of the API tests: Glance's error documents, and snapshots of everything a refused request
+must leave as it was (the image document, its database rows, its stored bytes)."""
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REASONS = {
+    400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+    413: "Request Entity Too Large", 415: "Unsupported Media Type", 416: "Request Range Not Satisfiable",
+}
+PATCH_21 = "application/openstack-images-v2.1-json-patch"
+PATCH_20 = "application/openstack-images-v2.0-json-patch"
+MISSING_ID = "deadbeef-0000-4000-8000-000000000000"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def client(server: Any, project: str | None = None, roles: list[str] | None = None) -> requests.Session:
+    """A session of a fresh project (member and reader), asking for JSON error documents."""
+    s = server.session(project_id=project or unique("proj"), roles=roles)
+    s.headers["Accept"] = "application/json"
+    return s
+
+
+def assert_error(resp: requests.Response, status: int, *fragments: str) -> str:
+    """A webob error document as JSON, Glance's format: {"message", "code", "title"}."""
+    assert resp.status_code == status, f"expected {status}, got {resp.status_code}: {resp.text[:1000]}"
+    assert resp.headers.get("Content-Type", "").startswith("application/json"), resp.headers
+    doc = resp.json()
+    assert set(doc) == {"message", "code", "title"}, doc
+    assert doc["code"] == f"{status} {REASONS[status]}"
+    assert doc["title"] == REASONS[status]
+    message = doc["message"]
+    assert message.strip(), "an error needs a message"
+    for fragment in fragments:
+        assert fragment.lower() in message.lower(), f"{fragment!r} not in {message!r}"
+    return message
+
+
+def assert_plain_error(resp: requests.Response, status: int, *fragments: str) -> str:
+    """The same error as text/plain, what Glance answers a request without an Accept header."""
+    assert resp.status_code == status, f"expected {status}, got {resp.status_code}: {resp.text[:1000]}"
+    assert resp.headers.get("Content-Type") == "text/plain; charset=UTF-8", resp.headers
+    head = f"{status} {REASONS[status]}\n\n"
+    assert resp.text.startswith(head), repr(resp.text)
+    for fragment in fragments:
+        assert fragment in resp.text, f"{fragment!r} not in {resp.text!r}"
+    return resp.text[len(head):]
+
+
+# -- what must not change ---------------------------------------------------------------------------
+
+def database(server: Any) -> sqlite3.Connection:
+    path = Path(server.data_dir) / "spyglass.sqlite"
+    assert path.exists(), f"no database at {path}"
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+
+
+def db_rows(server: Any, image_id: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the image in Glance's tables, soft-deleted ones included."""
+    with database(server) as con:
+        return {
+            "images": con.execute("SELECT * FROM images WHERE id = ?", (image_id,)).fetchall(),
+            "properties": sorted(con.execute(
+                "SELECT name, value, deleted FROM image_properties WHERE image_id = ?", (image_id,))),
+            "tags": sorted(con.execute("SELECT value, deleted FROM image_tags WHERE image_id = ?", (image_id,))),
+            "locations": sorted(con.execute(
+                "SELECT value, status, deleted FROM image_locations WHERE image_id = ?", (image_id,))),
+            "members": sorted(con.execute(
+                "SELECT member, status, deleted FROM image_members WHERE image_id = ?", (image_id,))),
+        }
+
+
+def project_image_ids(server: Any, project: str) -> list[str]:
+    with database(server) as con:
+        return sorted(r[0] for r in con.execute("SELECT id FROM images WHERE owner = ?", (project,)))
+
+
+def stored_files(server: Any, image_id: str) -> list[str]:
+    """Files of the image under the filesystem store, partial uploads included."""
+    images_dir = Path(server.data_dir) / "images"
+    if not images_dir.exists():
+        return []
+    return sorted(p.name for p in images_dir.iterdir() if p.name.startswith(image_id))
+
+
+@dataclass
+class ImageState:
+    document: dict[str, Any]
+    rows: dict[str, list[tuple[Any, ...]]]
+    files: list[str]
+
+
+def image_state(server: Any, session: requests.Session, image_id: str) -> ImageState:
+    resp = session.get(f"/v2/images/{image_id}")
+    assert resp.status_code == 200, resp.text
+    return ImageState(resp.json(), db_rows(server, image_id), stored_files(server, image_id))
+
+
+def assert_unchanged(server: Any, session: requests.Session, before: ImageState) -> None:
+    after = image_state(server, session, before.document["id"])
+    assert after.document == before.document
+    assert after.rows == before.rows  # updated_at to the microsecond, properties, tags, ...
+    assert after.files == before.files
+
+
+def create_image(session: requests.Session, **body: Any) -> dict[str, Any]:
+    body.setdefault("name", unique("img"))
+    resp = session.post("/v2/images", json=body)
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def upload(session: requests.Session, image_id: str, data: bytes) -> None:
+    resp = session.put(f"/v2/images/{image_id}/file", data=data,
+                       headers={"Content-Type": "application/octet-stream"})
+    assert resp.status_code == 204, resp.text

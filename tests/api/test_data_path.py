@@ -1,0 +1,212 @@
+"""Uploads and downloads through the real server: hashes, ranges, inspection, and failed uploads
+that must leave the image queued with no bytes stored."""
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import time
+import uuid
+
+import pytest
+import requests
+
+from sample_images import qcow2
+
+from conftest import HOST
+
+
+def _create(session: requests.Session, **attrs: object) -> dict:
+    body = {"name": f"data-{uuid.uuid4().hex[:8]}", "disk_format": "raw", "container_format": "bare", **attrs}
+    resp = session.post("/v2/images", json=body)
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def _upload(session: requests.Session, image_id: str, data: object, **headers: str) -> requests.Response:
+    return session.put(f"/v2/images/{image_id}/file", data=data,
+                       headers={"Content-Type": "application/octet-stream", **headers})
+
+
+def _stored_files(server, image_id: str) -> list[str]:
+    images_dir = server.data_dir / "images"
+    return sorted(p.name for p in images_dir.iterdir() if p.name.startswith(image_id)) if images_dir.exists() else []
+
+
+@pytest.fixture
+def project(spyglass_server) -> requests.Session:
+    return spyglass_server.session(project_id=uuid.uuid4().hex)
+
+
+def test_upload_computes_hashes_and_download_returns_the_bytes(spyglass_server, project):
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    image = _create(project)
+    assert _upload(project, image["id"], data).status_code == 204
+
+    shown = project.get(f"/v2/images/{image['id']}").json()
+    assert shown["status"] == "active"
+    assert shown["size"] == len(data)
+    assert shown["checksum"] == hashlib.md5(data).hexdigest()
+    assert shown["os_hash_algo"] == "sha512"
+    assert shown["os_hash_value"] == hashlib.sha512(data).hexdigest()
+    assert shown["virtual_size"] == len(data)
+    assert shown["stores"] == "file"
+    assert (spyglass_server.data_dir / "images" / image["id"]).read_bytes() == data
+
+    resp = project.get(f"/v2/images/{image['id']}/file")
+    assert resp.status_code == 200
+    assert resp.content == data
+    assert resp.headers["Content-Type"] == "application/octet-stream"
+    assert resp.headers["Content-Length"] == str(len(data))
+    assert resp.headers["Content-MD5"] == hashlib.md5(data).hexdigest()
+
+
+def test_chunked_upload_without_content_length(project):
+    data = os.urandom(2 * 1024 * 1024 + 5)
+    image = _create(project)
+    chunks = (data[i:i + 65536] for i in range(0, len(data), 65536))
+    assert _upload(project, image["id"], chunks).status_code == 204
+    assert project.get(f"/v2/images/{image['id']}/file").content == data
+
+
+def test_byte_ranges(project):
+    data = bytes(range(256)) * 40
+    image = _create(project)
+    _upload(project, image["id"], data)
+    url = f"/v2/images/{image['id']}/file"
+    for header, expected, content_range in (
+        ("bytes=0-9", data[:10], f"bytes 0-9/{len(data)}"),
+        ("bytes=100-", data[100:], f"bytes 100-{len(data) - 1}/{len(data)}"),
+        ("bytes=-10", data[-10:], f"bytes {len(data) - 10}-{len(data) - 1}/{len(data)}"),
+        ("bytes=5000-999999", data[5000:], f"bytes 5000-{len(data) - 1}/{len(data)}"),
+    ):
+        resp = project.get(url, headers={"Range": header})
+        assert resp.status_code == 206, (header, resp.text)
+        assert resp.content == expected, header
+        assert resp.headers["Content-Range"] == content_range
+        assert resp.headers["Content-Length"] == str(len(expected))
+        assert resp.headers["Content-MD5"] == hashlib.md5(data).hexdigest()
+    resp = project.get(url, headers={"Range": f"bytes={len(data)}-"})
+    assert resp.status_code == 416
+    assert resp.headers["Content-Range"] == f"bytes */{len(data)}"
+
+
+def test_image_without_data_answers_204(project):
+    image = _create(project)
+    resp = project.get(f"/v2/images/{image['id']}/file")
+    assert resp.status_code == 204
+    assert resp.content == b""
+
+
+def test_second_upload_is_a_conflict_and_keeps_the_first(spyglass_server, project):
+    first = os.urandom(4096)
+    image = _create(project)
+    _upload(project, image["id"], first)
+    resp = _upload(project, image["id"], os.urandom(4096))
+    assert resp.status_code == 409
+    assert project.get(f"/v2/images/{image['id']}/file").content == first
+    assert project.get(f"/v2/images/{image['id']}").json()["checksum"] == hashlib.md5(first).hexdigest()
+
+
+def test_declared_size_that_does_not_match_leaves_image_queued(spyglass_server, project):
+    image = _create(project)
+    data = os.urandom(10000)
+    resp = _upload(project, image["id"], iter([data]), **{"X-OpenStack-Image-Size": "20000"})
+    assert resp.status_code == 400
+    shown = project.get(f"/v2/images/{image['id']}").json()
+    assert shown["status"] == "queued" and shown["size"] is None and shown["checksum"] is None
+    assert _stored_files(spyglass_server, image["id"]) == []
+    # The client can simply try again.
+    assert _upload(project, image["id"], data).status_code == 204
+
+
+def test_valid_qcow2_is_accepted_with_its_virtual_size(project):
+    image = _create(project, disk_format="qcow2")
+    data = qcow2(virtual_size=1024 * 1024 * 1024)
+    assert _upload(project, image["id"], data).status_code == 204
+    shown = project.get(f"/v2/images/{image['id']}").json()
+    assert shown["status"] == "active"
+    assert shown["virtual_size"] == 1024 * 1024 * 1024
+    assert shown["size"] == len(data)
+
+
+@pytest.mark.parametrize("disk_format, make", [
+    ("qcow2", lambda: os.urandom(256 * 1024)),                     # not a qcow2 at all
+    ("qcow2", lambda: qcow2(backing_file="/etc/passwd")),         # backing file: reads the host's files
+    ("qcow2", lambda: qcow2(data_file="/dev/sda")),               # external data file
+    ("raw", lambda: qcow2(backing_file="/etc/shadow")),           # an unsafe qcow2 posing as raw
+])
+def test_unsafe_or_mislabelled_content_is_refused_and_nothing_kept(spyglass_server, project, disk_format, make):
+    image = _create(project, disk_format=disk_format)
+    resp = _upload(project, image["id"], make())
+    assert resp.status_code == 400, resp.text
+    assert "not acceptable" in resp.text
+    shown = project.get(f"/v2/images/{image['id']}").json()
+    assert shown["status"] == "queued"
+    assert shown["checksum"] is None and shown["size"] is None
+    assert _stored_files(spyglass_server, image["id"]) == []
+
+
+def test_clean_qcow2_declared_raw_is_accepted_as_glance_does(project):
+    # Glance 33 lets a raw image hold any content that passes the safety checks of what it is.
+    image = _create(project, disk_format="raw")
+    assert _upload(project, image["id"], qcow2()).status_code == 204
+    assert project.get(f"/v2/images/{image['id']}").json()["status"] == "active"
+
+
+def _start_slow_upload(url_port: int, image_id: str, total: int, sent: int,
+                       headers: dict[str, str] | None = None) -> socket.socket:
+    """Open an upload of `total` bytes and send only `sent` of them; the socket stays open."""
+    sock = socket.create_connection((HOST, url_port), timeout=30)
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    sock.sendall((f"PUT /v2/images/{image_id}/file HTTP/1.1\r\nHost: {HOST}\r\n"
+                  f"Content-Type: application/octet-stream\r\nContent-Length: {total}\r\n{extra}\r\n").encode())
+    sock.sendall(b"\x00" * sent)
+    return sock
+
+
+def _wait_for_status(session: requests.Session, image_id: str, status: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        doc = session.get(f"/v2/images/{image_id}").json()
+        if doc["status"] == status:
+            return doc
+        assert time.monotonic() < deadline, f"image stayed {doc['status']}, expected {status}"
+        time.sleep(0.05)
+
+
+def test_dropped_connection_leaves_image_queued_without_bytes(spyglass_server, project):
+    image = _create(project)
+    sock = _start_slow_upload(spyglass_server.port, image["id"], total=8 * 1024 * 1024, sent=1024 * 1024,
+                              headers={k: v for k, v in project.headers.items() if k.startswith("X-")})
+    _wait_for_status(project, image["id"], "saving")
+    sock.close()
+    _wait_for_status(project, image["id"], "queued")
+    deadline = time.monotonic() + 10
+    while _stored_files(spyglass_server, image["id"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _stored_files(spyglass_server, image["id"]) == []
+
+
+def test_server_killed_mid_upload_restarts_with_image_queued_and_no_bytes(new_server):
+    server = new_server()
+    admin = server.session()
+    image = _create(admin)
+    sock = _start_slow_upload(server.port, image["id"], total=64 * 1024 * 1024, sent=4 * 1024 * 1024)
+    _wait_for_status(admin, image["id"], "saving")
+    deadline = time.monotonic() + 10
+    while not _stored_files(server, image["id"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _stored_files(server, image["id"]), "the upload should have started writing bytes"
+
+    server.kill()  # SIGKILL to the server and its workers: nothing gets to clean up
+    sock.close()
+    server.start()
+
+    shown = admin.get(f"/v2/images/{image['id']}").json()
+    assert shown["status"] == "queued"
+    assert shown["size"] is None and shown["checksum"] is None
+    assert _stored_files(server, image["id"]) == []
+    data = os.urandom(100_000)
+    assert _upload(admin, image["id"], data).status_code == 204
+    assert admin.get(f"/v2/images/{image['id']}/file").content == data

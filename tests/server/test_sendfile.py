@@ -1,0 +1,75 @@
+"""Responses made of environ['wsgi.file_wrapper'] go out through sendfile(), whole files and byte
+ranges alike, with the middleware of the real pipeline in front of the application."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+
+import pytest
+
+from servertools import request, wait_until
+
+MiB = 1024 * 1024
+
+
+def test_file_wrapper_responses_full_range_and_head(start_server):
+    server = start_server()
+    data = os.urandom(3 * MiB + 123)
+    (server.data_dir / "blob").write_bytes(data)
+
+    full = server.get("/files/blob")
+    assert full.status == 200
+    assert full.body == data
+
+    part = server.get("/files/blob", headers={"Range": "bytes=1000000-1999999"})
+    assert part.status == 206
+    assert part.headers["content-range"] == f"bytes 1000000-1999999/{len(data)}"
+    assert part.body == data[1000000:2000000]
+
+    tail = server.get("/files/blob", headers={"Range": f"bytes={len(data) - 5}-"})
+    assert tail.status == 206
+    assert tail.body == data[-5:]
+
+    head = request(server.port, "HEAD", "/files/blob")
+    assert head.status == 200
+    assert head.headers["content-length"] == str(len(data))
+
+
+def test_downloads_use_sendfile(start_server, tmp_path):
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed")
+    server = start_server()
+    data = os.urandom(2 * MiB)
+    (server.data_dir / "blob").write_bytes(data)
+    workers = server.worker_pids()
+
+    trace = tmp_path / "strace.out"
+    messages = tmp_path / "strace.err"
+    with open(messages, "wb") as err:
+        tracer = subprocess.Popen(
+            [strace, "-f", "-e", "trace=sendfile", "-o", str(trace)]
+            + [arg for pid in workers for arg in ("-p", str(pid))],
+            stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        def attached() -> bool:
+            text = messages.read_text()
+            if tracer.poll() is not None or "Operation not permitted" in text:
+                pytest.skip(f"strace cannot attach here: {text.strip()}")
+            return all(f"Process {pid} attached" in text for pid in workers)
+
+        wait_until(attached, 10, "strace to attach to the workers")
+        # Each request goes to whichever worker accepts it; both are traced.
+        assert server.get("/files/blob").body == data
+        ranged = server.get("/files/blob", headers={"Range": "bytes=1000000-1099999"})
+        assert ranged.body == data[1000000:1100000]
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(timeout=10)
+
+    calls = re.findall(r"sendfile\(\d+, \d+, \[(\d+)\][^,]*, (\d+)\)", trace.read_text())
+    assert ("0", str(len(data))) in calls, trace.read_text()
+    assert ("1000000", "100000") in calls, trace.read_text()
