@@ -58,6 +58,7 @@ def _db(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="spyglass", description="OpenStack Images API v2 service.")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config-file", action="append", default=[], metavar="FILE",

@@ -1,42 +1,41 @@
-"""Serves the WSGI application in gunicorn with threaded workers and stops it without cutting
+"""Serves the WSGI application in gunicorn's threaded workers, and stops without cutting
 transfers short.
 
-Stopping, on SIGTERM to the master process:
+SIGTERM to the master process:
 
-1. Draining, for `drain_delay` seconds (skipped when 0): the master sets the shared draining flag
+1. Draining, for `drain_delay` seconds (0 skips it): the master sets the shared draining flag
    (spyglass.health), so /healthcheck answers 503 and a load balancer takes the node out of
-   rotation, while every other request is served as usual. Responses carry "Connection: close"
-   so that clients open their next connection through the load balancer. A second SIGTERM ends
-   the delay early.
-2. Stopping: gunicorn's own graceful stop. The master closes its copy of the listening socket and
-   tells the workers to stop (with STOP_SIGNAL: a worker ignores SIGTERM while its master lives,
-   so that a SIGTERM sent to the whole process group does not skip the drain delay); each worker stops accepting and closes its copy at once, so once
-   all of them have, the kernel refuses new connections (rather than queueing them in the backlog
-   of a socket nobody accepts on any more). Requests in flight go on, whether the worker is still
-   receiving their body or sending their response. A kept-alive idle connection is kept for at
-   most 2 seconds (gunicorn's STOP_KEEPALIVE_LINGER), and a request that arrives on it meanwhile
-   is answered with "Connection: close".
-3. Cutting: `graceful_shutdown_timeout` seconds after its SIGTERM, a worker shuts down the sockets
-   of the requests still in flight. The application then sees the failed read or write and cleans
-   up as it does for any dropped connection (an upload leaves its image queued with no data),
-   which a SIGKILL would not let it do. A worker still busy CUT_GRACE seconds later exits anyway,
-   and the master SIGKILLs whatever is left KILL_GRACE seconds after the timeout.
+   rotation, while everything else is served as usual, with "Connection: close" so that clients
+   come back through the load balancer. A second SIGTERM ends the delay early.
+2. Stopping: gunicorn's graceful stop. The master closes its copy of the listening socket and tells
+   the workers to stop; each stops accepting and closes its own copy at once, so the port refuses
+   new connections instead of queueing them on a socket nobody accepts on. Requests in flight go
+   on, whether their body is still coming in or their response going out, and answer with
+   "Connection: close". An idle kept-alive connection is closed within 2 seconds (gunicorn's
+   STOP_KEEPALIVE_LINGER). Workers take STOP_SIGNAL from the master and ignore SIGTERM while it
+   lives, so that a SIGTERM to the whole process group (systemd's default KillMode) does not end
+   the drain delay in the workers.
+3. Cutting: `graceful_shutdown_timeout` seconds after being told to stop, a worker shuts down the
+   sockets of the requests still in flight. The application sees a failed read or write and cleans
+   up as for any dropped client (an upload leaves its image queued, without data), which a SIGKILL
+   would not let it do. A worker still busy CUT_GRACE seconds later exits anyway; the master
+   SIGKILLs whatever is left KILL_GRACE seconds after the timeout.
 4. The master exits with status 0.
 
-gunicorn 27 details this relies on (gunicorn/arbiter.py, gunicorn/workers/gthread.py):
-- Arbiter.handle_term raises StopIteration, and run() turns that into halt() -> stop(graceful=True)
-  -> sys.exit(0); stop() waits up to the `graceful_timeout` setting, then SIGKILLs. The main loop
-  wakes at least once a second (wait_for_signals(timeout=1.0)), which is where the drain delay is
-  timed.
+What this relies on in gunicorn 27 (arbiter.py, workers/gthread.py):
+- Arbiter.handle_term raises StopIteration, which run() turns into halt() -> stop() -> sys.exit(0);
+  stop() waits up to the `graceful_timeout` setting, then SIGKILLs. The main loop wakes at least
+  once a second (wait_for_signals(timeout=1.0)): that is where the drain delay is timed.
 - ThreadWorker.handle_exit only clears `alive`; run() then calls set_accept_enabled(False) and
   waits, up to `graceful_timeout`, for `nr_conns` to reach zero, calling
-  wait_for_and_dispatch_events() at least once a second. Worker sockets are blocking and have no
-  timeout, so a request keeps its thread for as long as it lasts.
-- `timeout` is a heartbeat of the worker's main loop (notify() once per loop turn), not a request
-  time limit: a thread streaming for hours does not get its worker killed.
-- gunicorn puts no limit on request bodies; only the request line and headers are limited.
+  wait_for_and_dispatch_events() at least once a second. A request keeps its pool thread and its
+  blocking socket for as long as it lasts.
+- `timeout` is a heartbeat of the worker's main loop (notify() on every turn), not a limit on
+  requests: a thread streaming for hours does not get its worker killed.
+- gunicorn puts no limit on request bodies, only on the request line and header fields. A client
+  that disconnects mid-body shows as a short read (b"" before Content-Length), not an exception.
 - The application is built by BaseApplication.wsgi() -> load() in each worker after fork (no
-  preload_app), so no database engine or file handle crosses a fork.
+  preload_app), so no database engine or open file crosses a fork.
 """
 from __future__ import annotations
 
@@ -51,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
+from gunicorn.errors import HaltServer
 from gunicorn.workers.gthread import ThreadWorker
 
 from spyglass import health
@@ -228,7 +228,15 @@ class _Application(BaseApplication):
         return self._app_factory(self.conf)
 
     def run(self) -> None:
-        _DrainingArbiter(self, self.conf.drain_delay).run()
+        arbiter = _DrainingArbiter(self, self.conf.drain_delay)
+        try:
+            arbiter.run()
+        except HaltServer as exc:
+            # gunicorn's halt() raises this again, out of run(), when a second worker fails to
+            # boot while it stops the first (the application cannot be built).
+            arbiter.log.error("Shutting down: %s", exc.reason)
+            arbiter.kill_workers(signal.SIGKILL)
+            sys.exit(exc.exit_status)
 
 
 def _build_app(conf: cfg.ConfigOpts) -> WSGIApplication:

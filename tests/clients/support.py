@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from unit.sample_images import MiB, qcow2
+from sample_images import MiB, qcow2
 
 BIN = Path(sys.executable).parent
 MEMBER_ROLES = "member,reader"

@@ -67,7 +67,11 @@ def describe(engine: Engine) -> dict[str, Any]:
             ),
             "indexes": sorted(
                 (
-                    {"name": ix["name"], "columns": ix["column_names"], "unique": bool(ix["unique"])}
+                    {
+                        "name": ix["name"],
+                        "columns": ix["column_names"],
+                        "unique": bool(ix["unique"]),
+                    }
                     for ix in insp.get_indexes(name)
                     # SQLite/MySQL report a unique constraint's backing index here as well;
                     # it is compared under unique_constraints.
@@ -98,17 +102,15 @@ def describe(engine: Engine) -> dict[str, Any]:
         tables[name] = table
     result: dict[str, Any] = {"dialect": dialect.name, "tables": tables}
     if dialect.name == "postgresql":
+        enums = insp.get_enums()  # type: ignore[attr-defined]
         result["enums"] = sorted(
-            ({"name": e["name"], "labels": e["labels"]} for e in insp.get_enums()),  # type: ignore[attr-defined]
-            key=lambda e: e["name"],
+            ({"name": e["name"], "labels": e["labels"]} for e in enums), key=lambda e: e["name"]
         )
         with engine.connect() as conn:
-            result["sequences"] = sorted(
-                conn.execute(
-                    text("SELECT sequence_name, data_type FROM information_schema.sequences")
-                ).all()
-            )
-            result["sequences"] = [list(row) for row in result["sequences"]]
+            rows = conn.execute(
+                text("SELECT sequence_name, data_type FROM information_schema.sequences")
+            ).all()
+        result["sequences"] = sorted(list(row) for row in rows)
     return result
 
 

@@ -95,7 +95,6 @@ def download(services: Services, req: webob.Request, image_id: str) -> webob.Res
     reader = services.data.open(image, offset, length)
 
     resp = webob.Response(status=206 if wanted else 200, content_type="application/octet-stream")
-    resp.headers["Content-Length"] = str(reader.length)
     if wanted:
         resp.headers["Content-Range"] = f"bytes {offset}-{offset + reader.length - 1}/{size}"
     if image.checksum:
@@ -108,6 +107,8 @@ def download(services: Services, req: webob.Request, image_id: str) -> webob.Res
         resp.app_iter = file_wrapper(reader.file, CHUNK_SIZE)
     else:
         resp.app_iter = _closing(reader)
+    # After app_iter: assigning app_iter clears the length webob knew.
+    resp.content_length = reader.length
     return resp
 
 

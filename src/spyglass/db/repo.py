@@ -262,7 +262,9 @@ class ImageRepository:
                          for r in conn.execute(sa.select(loc).where(loc.c.image_id == image_id,
                                                                      loc.c.deleted == sa.false()))]
             soft_delete = {"deleted": True, "deleted_at": now, "updated_at": now}
-            for table in (t.image_locations, t.image_properties, t.image_tags):
+            conn.execute(loc.update().where(loc.c.image_id == image_id, loc.c.deleted == sa.false())
+                         .values(status="deleted", **soft_delete))
+            for table in (t.image_properties, t.image_tags):
                 conn.execute(table.update().where(table.c.image_id == image_id, table.c.deleted == sa.false())
                              .values(**soft_delete))
             conn.execute(t.image_members.update().where(

@@ -36,14 +36,13 @@ metadata = MetaData()
 # 4-byte characters (emoji) in names or properties fail there just as they do with Glance.
 _MYSQL = {"mysql_engine": "InnoDB", "mysql_charset": "utf8"}
 
+VISIBILITIES = ("private", "public", "shared", "community")
 
 
 def _bigint() -> BigInteger:
     """BIGINT, but INTEGER on SQLite, where only an INTEGER primary key is the rowid alias
     that autoincrements. Glance declares sizes and cache ids this way."""
     return BigInteger().with_variant(Integer(), "sqlite")  # type: ignore[return-value]
-
-VISIBILITIES = ("private", "public", "shared", "community")
 
 
 def _flag(name: str, *, nullable: bool = False) -> Column:

@@ -92,7 +92,12 @@ def _sort(params: dict[str, list[str]]) -> list[tuple[str, str]]:
             raise BadRequest(f"Invalid sort direction: {direction}")
     if len({k for k, _ in pairs}) != len(pairs):
         raise BadRequest("Sort keys must not repeat")
-    return pairs or [("created_at", "desc")]
+    # Ties are broken by created_at, then id, as Glance does: in the one direction the client
+    # gave (one sort_dir, or a single `sort` key), otherwise descending.
+    given = dirs if not sort else [d for _, d in pairs]
+    tie_direction = given[0] if len(given) == 1 else "desc"
+    pairs += [(key, tie_direction) for key in ("created_at", "id") if key not in {k for k, _ in pairs}]
+    return pairs
 
 
 def build_query(params: Sequence[tuple[str, str]], ctx: RequestContext, limits: Limits) -> ListQuery:

@@ -27,7 +27,7 @@ RESERVED_PREFIX = "os_glance"
 MAX_NAME = 255
 MAX_PROPERTY_VALUE = 65535
 MAX_INT32 = 2**31 - 1
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def schema_error(detail: str) -> BadRequest:
@@ -43,7 +43,7 @@ def check_settable(key: str) -> None:
 
 
 def normalize_uuid(value: Any) -> str:
-    if not isinstance(value, str) or not UUID_RE.match(value):
+    if not isinstance(value, str) or not UUID_RE.fullmatch(value):
         raise schema_error(f"{value!r} is not a valid UUID")
     raw = value.replace("-", "").lower()
     return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"

@@ -18,14 +18,16 @@ from spyglass.stores.registry import StoreRegistry
 LOG = logging.getLogger(__name__)
 
 
-def _alive(pid: int) -> bool:
+def _process_identity(pid: int) -> str | None:
+    """PID and start time (in clock ticks since boot) of a live process; None if it is gone or a
+    zombie. The start time tells a reused PID from the process that wrote a marker."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    state, start_time = fields[0], fields[19]
+    return None if state in ("Z", "X") else f"{pid}:{start_time}"
 
 
 class UploadJournal:
@@ -36,7 +38,7 @@ class UploadJournal:
     def begin(self, image_id: str, store_id: str) -> None:
         path = self.directory / image_id
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(f"{os.getpid()} {store_id}\n")
+        tmp.write_text(f"{_process_identity(os.getpid())} {store_id}\n")
         os.replace(tmp, path)
 
     def end(self, image_id: str) -> None:
@@ -50,12 +52,12 @@ class UploadJournal:
                 marker.unlink(missing_ok=True)
                 continue
             try:
-                pid_text, store_id = marker.read_text().split()
-                pid = int(pid_text)
+                owner, store_id = marker.read_text().split()
+                pid = int(owner.split(":")[0])
             except (OSError, ValueError):
-                pid, store_id = 0, stores.default_id
-            if pid and _alive(pid) and pid != os.getpid():
-                continue
+                owner, pid, store_id = "", 0, stores.default_id
+            if pid and pid != os.getpid() and _process_identity(pid) == owner:
+                continue  # another server on this data directory is still uploading it
             image_id = marker.name
             store = stores.stores.get(store_id, stores.default)
             store.discard_partial(image_id)
