@@ -66,7 +66,7 @@ def build_services(conf: cfg.ConfigOpts) -> Services:
     fmt = conf.image_format
     image_service = ImageService(
         repo, stores, Policy(conf),
-        limits=Limits(default=conf.limit_param_default, maximum=conf.api_limit_max),
+        limits=Limits(default=min(conf.limit_param_default, conf.api_limit_max), maximum=conf.api_limit_max),
         quotas=Quotas(properties=conf.image_property_quota, tags=conf.image_tag_quota,
                       members=conf.image_member_quota, locations=conf.image_location_quota,
                       image_size_cap=conf.image_size_cap),

@@ -649,7 +649,7 @@ def test_unknown_path_is_404(api):
     ("PATCH", "/v2/images/{id}/members", {"GET", "POST"}),
     ("POST", "/v2/images/{id}/members/p-x", {"GET", "PUT", "DELETE"}),
     ("POST", "/v2/schemas/image", {"GET"}),
-    ("DELETE", "/versions", {"GET"}),
+    ("PUT", "/v2/info/import", {"GET"}),
 ])
 def test_wrong_method_is_405(spyglass_server, api, image, method, path, allowed):
     image_id = image.document["id"]

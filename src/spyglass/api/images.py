@@ -4,6 +4,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import webob
+import webob.exc
 
 from spyglass.api.base import Services, context, json_response, read_json, read_json_object
 from spyglass.api.views import image_view
@@ -44,6 +45,12 @@ def show(services: Services, req: webob.Request, image_id: str) -> webob.Respons
 
 
 def update(services: Services, req: webob.Request, image_id: str) -> webob.Response:
+    if req.content_type not in MEDIA_TYPES:
+        # Checked here, not by read_json: that one also lets any "+json" type through.
+        accepted = ", ".join(sorted(MEDIA_TYPES))
+        raise webob.exc.HTTPUnsupportedMediaType(
+            explanation=f"Unsupported Content-Type '{req.content_type}': image PATCH expects one of {accepted}.",
+            headers=[("Accept-Patch", accepted)])
     body = read_json(req, allowed_types=tuple(MEDIA_TYPES))
     ops = parse_patch(body, MEDIA_TYPES[req.content_type])
     image = services.images.update(context(req), image_id, ops)
