@@ -113,7 +113,7 @@ class ImagesApi:
     @webob.dec.wsgify
     def __call__(self, req: webob.Request) -> webob.Response:
         try:
-            if not req.path_info.startswith(("/v2/", "/v3/projects")) and req.path_info not in ("/", "/v2"):
+            if not req.path_info.startswith(("/v2/", "/v3/projects")) and req.path_info not in ("/", "/v2", "/versions"):
                 # Like Glance's version negotiation: a path of no version served gets the choices.
                 return versions.multiple_choices(self.services, req)
             handler, params = self.router.match(req.method, req.path_info)

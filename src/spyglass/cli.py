@@ -44,7 +44,6 @@ def _db(args: argparse.Namespace) -> int:
 
     conf = _load(args)
     url = config.database_url(conf)
-    config.data_dir(conf).mkdir(parents=True, exist_ok=True)
     if args.db_command == "version":
         for branch, revision in migrate.version(url).items():
             print(f"{branch}: {revision or 'none'}")
@@ -82,7 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         p.set_defaults(func=_db)
 
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    from spyglass.db.migrate import MigrationError
+
+    try:
+        return int(args.func(args))
+    except MigrationError as exc:
+        print(f"spyglass: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -52,10 +52,12 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(opts.DISABLE_BY_FILE_OPTS, group="healthcheck")
 
 
-def _backends(configured: list[str]) -> list[str]:
+def _backends(configured: list[str], disable_by_file_path: str | None) -> list[str]:
     backends = list(configured)
-    # oslo.middleware refuses disable_by_file together with enable_by_files.
-    if "disable_by_file" not in backends and "enable_by_files" not in backends:
+    # Only with a path: without one, oslo's backend logs a warning on every poll. And oslo.middleware
+    # refuses it together with enable_by_files.
+    if (disable_by_file_path and "disable_by_file" not in backends
+            and "enable_by_files" not in backends):
         backends.insert(0, "disable_by_file")
     if DRAINING_BACKEND not in backends:
         backends.append(DRAINING_BACKEND)
@@ -76,12 +78,13 @@ def healthcheck_middleware(app: WSGIApplication, conf: cfg.ConfigOpts,
                            path: str = PATH) -> WSGIApplication:
     """Answer `path` with oslo.middleware's Healthcheck and pass everything else to `app`.
 
-    The backends are whatever `[healthcheck] backends` lists plus `disable_by_file` (configured by
-    `[healthcheck] disable_by_file_path`) and the draining check, which are always enabled.
+    The backends are whatever `[healthcheck] backends` lists, plus the draining check, plus
+    `disable_by_file` when `[healthcheck] disable_by_file_path` is set.
     """
     register_opts(conf)
     _check_installed()
-    conf.set_override("backends", _backends(conf.healthcheck.backends), group="healthcheck")
+    backends = _backends(conf.healthcheck.backends, conf.healthcheck.disable_by_file_path)
+    conf.set_override("backends", backends, group="healthcheck")
     # Given `app` so that a request it chooses to ignore ([healthcheck] allowed_source_ranges,
     # ignore_proxied_requests) falls through to the API instead of failing.
     checker = Healthcheck(app, conf)

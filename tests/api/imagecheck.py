@@ -64,11 +64,14 @@ def database(server: Any) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
 
 
-def db_rows(server: Any, image_id: str) -> dict[str, list[tuple[Any, ...]]]:
+def db_rows(server: Any, image_id: str) -> dict[str, list[Any]]:
     """Every row of the image in Glance's tables, soft-deleted ones included."""
     with database(server) as con:
+        con.row_factory = sqlite3.Row
+        images = [dict(r) for r in con.execute("SELECT * FROM images WHERE id = ?", (image_id,))]
+        con.row_factory = None
         return {
-            "images": con.execute("SELECT * FROM images WHERE id = ?", (image_id,)).fetchall(),
+            "images": images,
             "properties": sorted(con.execute(
                 "SELECT name, value, deleted FROM image_properties WHERE image_id = ?", (image_id,))),
             "tags": sorted(con.execute("SELECT value, deleted FROM image_tags WHERE image_id = ?", (image_id,))),
@@ -92,23 +95,47 @@ def stored_files(server: Any, image_id: str) -> list[str]:
     return sorted(p.name for p in images_dir.iterdir() if p.name.startswith(image_id))
 
 
+# Timestamps are kept to the second, so a write in the same second as the image's creation would
+# leave updated_at as it was: a snapshot first moves updated_at into the past, where any write shows.
+BACKDATED = "2001-02-03 04:05:06.000000"
+
+
+def backdate(server: Any, image_id: str) -> None:
+    path = Path(server.data_dir) / "spyglass.sqlite"
+    with sqlite3.connect(path, timeout=30) as con:
+        assert con.execute("UPDATE images SET updated_at = ? WHERE id = ?", (BACKDATED, image_id)).rowcount == 1
+
+
 @dataclass
 class ImageState:
     document: dict[str, Any]
-    rows: dict[str, list[tuple[Any, ...]]]
+    rows: dict[str, list[Any]]
     files: list[str]
 
 
-def image_state(server: Any, session: requests.Session, image_id: str) -> ImageState:
+def image_state(server: Any, session: requests.Session, image_id: str, *, snapshot: bool = True) -> ImageState:
+    """With snapshot (the default), backdate updated_at first, so that any later write shows."""
+    if snapshot:
+        backdate(server, image_id)
     resp = session.get(f"/v2/images/{image_id}")
     assert resp.status_code == 200, resp.text
-    return ImageState(resp.json(), db_rows(server, image_id), stored_files(server, image_id))
+    state = ImageState(resp.json(), db_rows(server, image_id), stored_files(server, image_id))
+    if snapshot:
+        assert state.document["updated_at"] == "2001-02-03T04:05:06Z"
+    return state
 
 
-def assert_unchanged(server: Any, session: requests.Session, before: ImageState) -> None:
-    after = image_state(server, session, before.document["id"])
+def assert_unchanged(server: Any, session: requests.Session, before: ImageState, *,
+                     except_updated_at: bool = False) -> None:
+    after = image_state(server, session, before.document["id"], snapshot=False)
+    if except_updated_at:
+        # Only for a write the server had to make and undo (an upload that claimed the image).
+        assert after.document["updated_at"] >= before.document["updated_at"]
+        after.document["updated_at"] = before.document["updated_at"]
+        for a, b in zip(after.rows["images"], before.rows["images"]):
+            a["updated_at"] = b["updated_at"]
     assert after.document == before.document
-    assert after.rows == before.rows  # updated_at to the microsecond, properties, tags, ...
+    assert after.rows == before.rows  # the images row (updated_at included), properties, tags, ...
     assert after.files == before.files
 
 

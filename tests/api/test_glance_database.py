@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "glance33"
-# The location rows name this directory: Glance's store was there when the fixture was made.
-GLANCE_STORE = Path("/tmp/glance33-fixture-store")
+# The location rows name the directory Glance's store was in when the fixture was made.
+GLANCE_STORE_URL = "file:///tmp/glance33-fixture-store/"
 INDEX = json.loads((FIXTURE / "responses" / "index.json").read_text())
 # Endpoints of later roadmap items (tasks); everything else recorded must match.
 NOT_YET_SERVED = ("/tasks",)
@@ -26,13 +26,14 @@ def glance_db_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.F
     base = tmp_path_factory.mktemp("glance-db")
     database = base / "glance.sqlite"
     shutil.copy(FIXTURE / "glance.sqlite", database)
-    GLANCE_STORE.mkdir(parents=True, exist_ok=True)
-    for image_file in (FIXTURE / "images").iterdir():
-        shutil.copy(image_file, GLANCE_STORE / image_file.name)
+    store = shutil.copytree(FIXTURE / "images", base / "store")
     with sqlite3.connect(database) as conn:
+        # The one change to Glance's rows: the store now lives in this test's directory.
+        conn.execute("UPDATE image_locations SET value = replace(value, ?, ?)",
+                     (GLANCE_STORE_URL, store.as_uri() + "/"))
         glance_revision = conn.execute("SELECT version_num FROM alembic_version").fetchall()
     server = make_server(base, {"database.connection": f"sqlite:///{database}",
-                                "glance_store.filesystem_store_datadir": GLANCE_STORE})
+                                "glance_store.filesystem_store_datadir": store})
     server.start()
     yield server, database, glance_revision
     server.stop()

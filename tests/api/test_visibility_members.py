@@ -4,6 +4,7 @@ Every test works in projects of its own (fresh UUIDs) and filters its listings b
 """
 from __future__ import annotations
 
+import html
 import re
 import uuid
 
@@ -373,7 +374,7 @@ def test_deactivate_and_reactivate(spyglass_server):
     # Only an active (or already deactivated) image may be deactivated.
     resp = s.post(f"{actions}/deactivate")
     assert resp.status_code == 403
-    assert "Not allowed to deactivate image in status 'queued'" in resp.text
+    assert "Not allowed to deactivate image in status 'queued'" in html.unescape(resp.text)
     assert s.post(f"{actions}/reactivate").status_code == 403
     assert s.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
 

@@ -95,6 +95,7 @@ def test_each_branch_is_one_line_of_revisions_in_its_own_directory(branch: str) 
         if branch == "contract":
             # A contract revision follows the expand revision that made it safe.
             deps = values.get("depends_on") or ()
+            deps = (deps,) if isinstance(deps, str) else deps
             assert deps and set(deps) <= expand_revisions, f"{rev} depends on no expand revision"
         if values["down_revision"] is None:
             assert values.get("branch_labels") == (branch,), f"{rev} must carry the label"

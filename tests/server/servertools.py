@@ -42,7 +42,7 @@ class Response:
 
 
 def read_response(sock: socket.socket, head_only: bool = False, timeout: float = 30.0) -> Response:
-    """Read one HTTP/1.1 response framed by Content-Length (all the test app sends)."""
+    """Read one HTTP/1.1 response framed by Content-Length (a chunked one reads as empty)."""
     sock.settimeout(timeout)
     buf = b""
     while b"\r\n\r\n" not in buf:
@@ -50,7 +50,8 @@ def read_response(sock: socket.socket, head_only: bool = False, timeout: float =
         if not chunk:
             raise ConnectionError(f"connection closed before the response headers: {buf!r}")
         buf += chunk
-    head, _, body = buf.partition(b"\r\n\r\n")
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    body = bytearray(rest)
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
     headers = {}
@@ -63,7 +64,7 @@ def read_response(sock: socket.socket, head_only: bool = False, timeout: float =
         if not chunk:
             raise ConnectionError(f"connection closed after {len(body)} of {length} body bytes")
         body += chunk
-    return Response(status, headers, body)
+    return Response(status, headers, bytes(body))
 
 
 def connect(port: int, timeout: float = 5.0) -> socket.socket:

@@ -102,3 +102,26 @@ def test_image_downloads_use_sendfile(start_server, tmp_path):
     calls = re.findall(r"sendfile\(\d+, \d+, \[(\d+)\][^,]*, (\d+)\)", trace.read_text())
     assert ("0", str(len(data))) in calls, trace.read_text()
     assert ("1000000", "1000000") in calls, trace.read_text()
+
+
+def test_image_upload_cut_at_graceful_timeout_is_left_queued(start_server):
+    server = start_server(api=True, graceful_shutdown_timeout=2)
+    image_id = _create_image(server)
+
+    sock = connect(server.port, timeout=30)
+    sock.sendall((f"PUT /v2/images/{image_id}/file HTTP/1.1\r\nHost: {HOST}\r\n"
+                  "Content-Type: application/octet-stream\r\n"
+                  f"Content-Length: {4 * MiB}\r\n\r\n").encode() + os.urandom(MiB))
+    wait_until(lambda: _image(server, image_id)["status"] == "saving", 10, "the upload to start")
+
+    server.terminate()  # and the client never sends the rest
+    assert server.wait(timeout=30) == 0
+    sock.close()
+    assert "graceful_shutdown_timeout reached" in server.log()
+
+    again = start_server(api=True, data_dir=server.data_dir)
+    image = _image(again, image_id)
+    assert image["status"] == "queued"
+    assert image["size"] is None
+    stored = [p for p in (server.data_dir / "images").rglob("*") if p.is_file()]
+    assert stored == []

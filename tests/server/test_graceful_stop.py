@@ -55,7 +55,7 @@ def test_download_in_flight_completes_after_sigterm(start_server):
     while b"\r\n\r\n" not in head:
         head += sock.recv(4096)
     assert head.startswith(b"HTTP/1.1 200"), head
-    received = head.partition(b"\r\n\r\n")[2]
+    received = bytearray(head.partition(b"\r\n\r\n")[2])
 
     server.terminate()
     wait_until(lambda: refuses_connections(server.port), 15, "new connections to be refused")
@@ -66,7 +66,7 @@ def test_download_in_flight_completes_after_sigterm(start_server):
         assert chunk, f"download cut after {len(received)} of {len(data)} bytes"
         received += chunk
     sock.close()
-    assert hashlib.sha256(received).digest() == hashlib.sha256(data).digest()
+    assert received == data
 
     assert server.wait(timeout=20) == 0
 
@@ -172,3 +172,11 @@ def test_client_silent_mid_body_frees_its_thread(start_server):
     wait_until(lambda: (server.data_dir / "silent.aborted").exists(), 10, "the upload to fail")
     assert not (server.data_dir / "silent.part").exists()
     assert server.get("/ping").status == 200
+
+
+def test_second_sigterm_ends_the_drain_delay(start_server):
+    server = start_server(drain_delay=600)
+    server.terminate()
+    wait_until(lambda: server.get("/healthcheck").status == 503, 5, "/healthcheck to answer 503")
+    server.terminate()
+    assert server.wait(timeout=15) == 0

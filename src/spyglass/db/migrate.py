@@ -351,6 +351,8 @@ def _upgrade(url: str, target: str) -> None:
                 command.upgrade(alembic_config(conn), target)
         except CommandError as exc:
             raise MigrationError(f"{target.split('@')[0]} failed: {exc}") from exc
+        except sa.exc.DBAPIError as exc:  # a lock timeout, say: nothing was applied
+            raise MigrationError(f"{target.split('@')[0]} failed: {exc.orig}") from exc
 
 
 def expand(url: str) -> None:

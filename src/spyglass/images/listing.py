@@ -54,7 +54,8 @@ def _bool(name: str, value: str) -> bool:
 
 def _time_filter(name: str, value: str) -> Filter:
     op, sep, when = value.partition(":")
-    if not sep:
+    if not sep or not op.isalpha():
+        # No operator: the value is a bare time (which has colons of its own), compared with eq.
         op, when = "eq", value
     if op not in TIME_OPS:
         raise BadRequest(f"Unable to filter on a unknown operator '{op}': use one of {', '.join(TIME_OPS)}.")
