@@ -48,6 +48,10 @@ core_opts = [
     cfg.IntOpt("graceful_shutdown_timeout", default=60, min=0,
                help="Seconds a stopping server waits for in-flight requests (uploads and downloads "
                     "included) before it exits anyway."),
+    cfg.IntOpt("client_socket_timeout", default=900, min=0,
+               help="Seconds a client may stay silent in the middle of a request body before the "
+                    "request is dropped and its thread freed (0: wait forever). Uploads that keep "
+                    "sending are never affected."),
     cfg.IntOpt("drain_delay", default=0, min=0,
                help="Seconds a stopping server keeps accepting requests while /healthcheck answers "
                     "503, so a load balancer takes it out of rotation before it stops listening."),

@@ -71,10 +71,6 @@ KILL_GRACE = 10
 # so this only catches a wedged worker. Generous because building the app happens before the
 # first heartbeat.
 HEARTBEAT_TIMEOUT = 120
-# Seconds a client may stay silent in the middle of a request body before the read fails and the
-# thread is freed (Glance's client_socket_timeout has the same default). A slow upload that makes
-# progress is never affected. Read from [DEFAULT] client_socket_timeout when that option exists.
-DEFAULT_CLIENT_SOCKET_TIMEOUT = 900
 
 
 def _pre_request(worker: ThreadWorker, req: Any) -> None:
@@ -213,8 +209,7 @@ class _Application(BaseApplication):
                  settings: dict[str, Any]) -> None:
         self.conf = conf
         self.shutdown_timeout = conf.graceful_shutdown_timeout
-        self.client_socket_timeout = int(getattr(conf, "client_socket_timeout",
-                                                 DEFAULT_CLIENT_SOCKET_TIMEOUT))
+        self.client_socket_timeout = conf.client_socket_timeout
         self._app_factory = app_factory
         self._settings = settings
         super().__init__(prog="spyglass")

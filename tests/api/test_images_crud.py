@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from imagecheck import (PATCH_20, PATCH_21, assert_error, assert_unchanged, backdate, client, create_image,
+from imagecheck import (PATCH_20, PATCH_21, assert_error, assert_unchanged, client, create_image,
                         db_rows, image_state, stored_files, unique, upload)
 
 CORE_KEYS = {"id", "name", "status", "visibility", "protected", "os_hidden", "checksum", "os_hash_algo",

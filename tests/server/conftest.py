@@ -29,12 +29,7 @@ _RUN_TEST_APP = textwrap.dedent("""
     sys.path.insert(0, {here!r})
     import drainapp
     from spyglass import config, server
-    from oslo_config import cfg
     conf = config.load(config_files=[{config!r}])
-    try:
-        conf.client_socket_timeout
-    except cfg.NoSuchOptError:  # until config.py has the option, as the server reads it
-        conf.register_opt(cfg.IntOpt("client_socket_timeout", default=900))
     sys.exit(server.serve(conf, drainapp.build))
 """)
 

@@ -66,6 +66,8 @@ def read_json(req: webob.Request, *, allowed_types: tuple[str, ...] = JSON_TYPES
 
 
 def read_json_object(req: webob.Request) -> dict[str, Any]:
+    if not req.body:
+        return {}  # as Glance: an empty body is an empty document (all defaults)
     body = read_json(req)
     if not isinstance(body, dict):
         raise webob.exc.HTTPBadRequest(explanation="Request body must be a JSON object.")

@@ -202,12 +202,9 @@ class ImageRepository:
         """Apply changes in one transaction. With expect_status, only while the image is in one of
         those states (a compare-and-set, so that two workers can never both move an image on)."""
         now = utcnow()
-        img = t.images
-        where = [img.c.id == image_id, img.c.deleted == sa.false()]
-        if expect_status is not None:
-            where.append(img.c.status.in_(list(expect_status)))
         with self._writer.begin() as conn:
-            result = conn.execute(img.update().where(*where).values(**(core or {}), updated_at=now))
+            result = conn.execute(t.images.update().where(*_live(image_id, expect_status))
+                                  .values(**(core or {}), updated_at=now))
             if result.rowcount != 1:
                 return False
             removed = set(remove_properties) | set(set_properties or {})
@@ -248,12 +245,8 @@ class ImageRepository:
         """Soft-delete the image as Glance does (the row stays, so its ID is never reused) and
         return the locations whose data the caller must now remove from the stores."""
         now = utcnow()
-        img = t.images
-        where = [img.c.id == image_id, img.c.deleted == sa.false()]
-        if expect_status is not None:
-            where.append(img.c.status.in_(list(expect_status)))
         with self._writer.begin() as conn:
-            result = conn.execute(img.update().where(*where).values(
+            result = conn.execute(t.images.update().where(*_live(image_id, expect_status)).values(
                 status="deleted", deleted=True, deleted_at=now, updated_at=now))
             if result.rowcount != 1:
                 raise NotFound(image_id)
@@ -336,6 +329,14 @@ class ImageRepository:
         img = t.images
         with self.engine.begin() as conn:
             return list(conn.scalars(sa.select(img.c.id).where(img.c.id.in_(list(ids)), img.c.status == status)))
+
+
+def _live(image_id: str, expect_status: Iterable[str] | None) -> list[Any]:
+    """WHERE clauses for the image while it is not deleted (and, optionally, in one of the states)."""
+    where = [t.images.c.id == image_id, t.images.c.deleted == sa.false()]
+    if expect_status is not None:
+        where.append(t.images.c.status.in_(list(expect_status)))
+    return where
 
 
 def _member(row: sa.Row[Any]) -> Member:
