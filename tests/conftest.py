@@ -1,133 +1,12 @@
 """Session fixtures: a real `spyglass serve` process on a free loopback port, driven over HTTP."""
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
-HOST = "127.0.0.1"
-SPYGLASS = [sys.executable, "-m", "spyglass.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def write_config(path: Path, options: dict[str, object]) -> Path:
-    """options: {"section.name": value} or {"name": value} for [DEFAULT]."""
-    sections: dict[str, list[str]] = {}
-    for key, value in options.items():
-        section, _, name = key.rpartition(".")
-        sections.setdefault(section or "DEFAULT", []).append(f"{name} = {value}")
-    path.write_text("".join(f"[{s}]\n" + "\n".join(lines) + "\n\n" for s, lines in sections.items()))
-    return path
-
-
-@dataclass
-class SpyglassServer:
-    data_dir: Path
-    port: int
-    config_file: Path | None = None
-    process: subprocess.Popen[bytes] | None = None
-    log_path: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.log_path = self.data_dir / "server.log"
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def _args(self) -> list[str]:
-        args = ["--data-dir", str(self.data_dir)]
-        if self.config_file is not None:
-            args += ["--config-file", str(self.config_file)]
-        return args
-
-    def db_sync(self) -> None:
-        subprocess.run([*SPYGLASS, "db", "sync", *self._args()], check=True, capture_output=True, timeout=120)
-
-    def start(self, timeout: float = 60.0) -> "SpyglassServer":
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
-        self.process = subprocess.Popen(
-            [*SPYGLASS, "serve", *self._args(), "--bind", f"{HOST}:{self.port}"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"spyglass serve exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if requests.get(f"{self.url}/healthcheck", timeout=2).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(f"spyglass serve did not become healthy in {timeout}s:\n{self.log()}")
-            time.sleep(0.1)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self, timeout: float = 30.0) -> int:
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group: the server and its workers die at once, as in a crash."""
-        assert self.process is not None
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait(timeout=10)
-
-    def session(self, project_id: str | None = None, user_id: str | None = None,
-                roles: str | list[str] | None = None) -> requests.Session:
-        """A requests session speaking as the given identity (keystonemiddleware's headers);
-        with no arguments, as the noauth default identity (an admin)."""
-        s = requests.Session()
-        if project_id is not None:
-            s.headers["X-Project-Id"] = project_id
-            s.headers["X-User-Id"] = user_id or f"user-of-{project_id}"
-            if roles is None:
-                roles = ["member", "reader"]
-            s.headers["X-Roles"] = roles if isinstance(roles, str) else ",".join(roles)
-        original = s.request
-
-        def request(method: str, url: str, *args: object, **kwargs: object) -> requests.Response:
-            kwargs.setdefault("timeout", 60)
-            return original(method, url if url.startswith("http") else self.url + url, *args, **kwargs)
-
-        s.request = request  # type: ignore[method-assign]
-        return s
-
-
-def make_server(base: Path, options: dict[str, object] | None = None) -> SpyglassServer:
-    base.mkdir(parents=True, exist_ok=True)
-    config_file = write_config(base / "spyglass.conf", options) if options else None
-    server = SpyglassServer(data_dir=base, port=free_port(), config_file=config_file)
-    server.db_sync()
-    return server
-
+from spyglass_testing import SpyglassServer, make_server
 
 @pytest.fixture(scope="session")
 def spyglass_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpyglassServer]:
@@ -139,7 +18,7 @@ def spyglass_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spygla
 
 
 @pytest.fixture
-def new_server(tmp_path: Path) -> Iterator[callable]:
+def new_server(tmp_path: Path) -> Iterator[Callable[..., SpyglassServer]]:
     """Start private servers (for crash and restart tests); all are killed at the end."""
     servers: list[SpyglassServer] = []
 
@@ -152,13 +31,3 @@ def new_server(tmp_path: Path) -> Iterator[callable]:
     for server in servers:
         if server.process is not None and server.process.poll() is None:
             server.kill()
-
-
-@pytest.fixture(scope="session")
-def fixtures_dir() -> Path:
-    return Path(__file__).parent / "fixtures"
-
-
-def copy_tree(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst)
-    return dst

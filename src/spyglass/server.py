@@ -44,6 +44,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -73,9 +74,37 @@ KILL_GRACE = 10
 HEARTBEAT_TIMEOUT = 120
 
 
+# The gunicorn request each pool thread is serving: pre_request runs in that thread, right before
+# the application is called for the request.
+_current = threading.local()
+
+
 def _pre_request(worker: ThreadWorker, req: Any) -> None:
+    _current.request = req
     if health.is_draining():
         req.force_close()
+
+
+def _close_after_errors(app: WSGIApplication) -> WSGIApplication:
+    """An error answered to a request with a body may leave most of that body unread (a refused
+    multi-GiB upload); gunicorn then drops the connection instead of reading it all, so the
+    response must say "Connection: close" or the client would send its next request into a closed
+    connection. Applications cannot set hop-by-hop headers, hence this hook into the request."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        has_body = environ.get("CONTENT_LENGTH") not in (None, "", "0") or \
+            "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if has_body and status[:1] in ("4", "5"):
+                request = getattr(_current, "request", None)
+                if request is not None:
+                    request.force_close()
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return wrapped
 
 
 class SpyglassWorker(ThreadWorker):
@@ -220,7 +249,7 @@ class _Application(BaseApplication):
 
     def load(self) -> WSGIApplication:
         # Runs in each worker after fork (BaseApplication.wsgi() from Worker.load_wsgi()).
-        return self._app_factory(self.conf)
+        return _close_after_errors(self._app_factory(self.conf))
 
     def run(self) -> None:
         arbiter = _DrainingArbiter(self, self.conf.drain_delay)

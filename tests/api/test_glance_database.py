@@ -21,7 +21,7 @@ NOT_YET_SERVED = ("/tasks",)
 
 @pytest.fixture(scope="module")
 def glance_db_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
-    from conftest import make_server
+    from spyglass_testing import make_server
 
     base = tmp_path_factory.mktemp("glance-db")
     database = base / "glance.sqlite"

@@ -89,7 +89,7 @@ def test_images_filters_sort_and_pages(conn: Connection, spyglass_server: Any) -
     tag = unique("sdk-list")
     made = {}
     for n, visibility in enumerate(("public", "private", "shared", "community")):
-        image, disk = create(conn, f"{tag}-{n}-{visibility}", visibility=visibility, tags=[tag])
+        image, _ = create(conn, f"{tag}-{n}-{visibility}", visibility=visibility, tags=[tag])
         made[visibility] = image
     by_name = sorted(made.values(), key=lambda i: i.name)
 

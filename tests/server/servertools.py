@@ -2,12 +2,15 @@
 over sockets, so that a test controls exactly when each byte of a request or response moves."""
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,3 +125,38 @@ class Server:
 
     def get(self, path: str, **kwargs) -> Response:
         return request(self.port, "GET", path, **kwargs)
+
+
+@contextlib.contextmanager
+def sendfile_trace(pids: list[int], directory: Path, expected_calls: int) -> Iterator[list[tuple[str, str]]]:
+    """Trace sendfile(2) in the given processes while the block runs; the yielded list is filled
+    afterwards with (offset, count) of each call. Skips the test where strace is missing or may
+    not attach."""
+    import pytest
+
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed")
+    trace, messages = directory / "strace.out", directory / "strace.err"
+    calls: list[tuple[str, str]] = []
+    with open(messages, "wb") as err:
+        tracer = subprocess.Popen(
+            [strace, "-f", "-e", "trace=sendfile", "-o", str(trace)]
+            + [arg for pid in pids for arg in ("-p", str(pid))],
+            stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        def attached() -> bool:
+            text = messages.read_text()
+            if tracer.poll() is not None or "Operation not permitted" in text:
+                pytest.skip(f"strace cannot attach here: {text.strip()}")
+            return all(f"Process {pid} attached" in text for pid in pids)
+
+        wait_until(attached, 10, "strace to attach to the workers")
+        yield calls
+        # The client can hold every byte before strace has written the finished call out.
+        wait_until(lambda: trace.exists() and trace.read_text().count("sendfile(") >= expected_calls,
+                   10, f"strace to record {expected_calls} sendfile calls")
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(timeout=10)
+    calls.extend(re.findall(r"sendfile\(\d+, \d+, \[(\d+)\][^,]*, (\d+)\)", trace.read_text()))

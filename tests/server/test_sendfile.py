@@ -3,14 +3,9 @@ ranges alike, with the middleware of the real pipeline in front of the applicati
 from __future__ import annotations
 
 import os
-import re
-import shutil
-import signal
-import subprocess
 
-import pytest
 
-from servertools import request, wait_until
+from servertools import request, sendfile_trace
 
 MiB = 1024 * 1024
 
@@ -39,37 +34,13 @@ def test_file_wrapper_responses_full_range_and_head(start_server):
 
 
 def test_downloads_use_sendfile(start_server, tmp_path):
-    strace = shutil.which("strace")
-    if strace is None:
-        pytest.skip("strace is not installed")
     server = start_server()
     data = os.urandom(2 * MiB)
     (server.data_dir / "blob").write_bytes(data)
-    workers = server.worker_pids()
-
-    trace = tmp_path / "strace.out"
-    messages = tmp_path / "strace.err"
-    with open(messages, "wb") as err:
-        tracer = subprocess.Popen(
-            [strace, "-f", "-e", "trace=sendfile", "-o", str(trace)]
-            + [arg for pid in workers for arg in ("-p", str(pid))],
-            stdout=subprocess.DEVNULL, stderr=err)
-    try:
-        def attached() -> bool:
-            text = messages.read_text()
-            if tracer.poll() is not None or "Operation not permitted" in text:
-                pytest.skip(f"strace cannot attach here: {text.strip()}")
-            return all(f"Process {pid} attached" in text for pid in workers)
-
-        wait_until(attached, 10, "strace to attach to the workers")
-        # Each request goes to whichever worker accepts it; both are traced.
+    # Each request goes to whichever worker accepts it; both are traced.
+    with sendfile_trace(server.worker_pids(), tmp_path, expected_calls=2) as calls:
         assert server.get("/files/blob").body == data
         ranged = server.get("/files/blob", headers={"Range": "bytes=1000000-1099999"})
         assert ranged.body == data[1000000:1100000]
-    finally:
-        tracer.send_signal(signal.SIGINT)
-        tracer.wait(timeout=10)
-
-    calls = re.findall(r"sendfile\(\d+, \d+, \[(\d+)\][^,]*, (\d+)\)", trace.read_text())
-    assert ("0", str(len(data))) in calls, trace.read_text()
-    assert ("1000000", "100000") in calls, trace.read_text()
+    assert ("0", str(len(data))) in calls, calls
+    assert ("1000000", "100000") in calls, calls

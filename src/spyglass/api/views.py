@@ -40,9 +40,8 @@ def image_view(image: Image, *, show_locations: bool = False, show_direct_url: b
         "file": f"/v2/images/{image.id}/file",
         "schema": "/v2/schemas/image",
     })
-    stores = [loc.metadata.get("store") for loc in image.locations if loc.metadata.get("store")]
-    if stores:
-        doc["stores"] = ",".join(dict.fromkeys(stores))
+    # No "stores" key: Glance shows it only with several stores configured, and openstacksdk
+    # sends back every key it was shown when it updates an image (refused for a read-only key).
     if show_locations:
         doc["locations"] = [{"url": _public_url(loc.url), "metadata": loc.metadata} for loc in image.locations
                             if loc.status == "active"]
