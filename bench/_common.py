@@ -211,6 +211,17 @@ class Server:
             self.proc.kill()
             self.proc.wait()
 
+    def kill(self) -> None:
+        """SIGKILL the server's own process group (it was started in a session of its own): for a
+        worker stuck in a long request, where a graceful stop would wait for it."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
     def log_count(self, needle: str) -> int:
         try:
             return self.log_file.read_text(errors="replace").count(needle)
