@@ -426,6 +426,20 @@ def main() -> int:
     print()
     print(table(ratios, ["through the server (MiB/s, median)", "", "raw limit, same run (MiB/s, median)", "ratio"]))
     print(f"\nbest raw write+hash variant: {best_raw_name.split(', ', 1)[1]}")
+    # The machine is shared: a ratio taken within each run, whose figures were measured minutes
+    # apart at most, is steadier than the ratio of two medians.
+    paired = []
+    for label, num, den in (
+            ("upload / best raw write+hash", "server: upload, http.client+sendfile", best_raw_name),
+            ("upload / raw write+hash as the server", "server: upload, http.client+sendfile",
+             "raw: write+md5+sha512+fsync, md5 || sha512, then write (as the server)"),
+            ("download cold / raw cold read", "server: download cold, http.client",
+             "raw: read back, cold (fadvise DONTNEED)")):
+        per_run = [a / b for a, b in zip(results[num], results[den])]
+        results[f"ratio: {label}"] = per_run
+        paired.append([label, spread([100 * r for r in per_run], "{:.0f}%")])
+    print()
+    print(table(paired, ["ratio within each run", "median (min-max)"]))
     print(f"server tracebacks in its log: {errors}")
     up, down = m["server: upload, http.client+sendfile"] / best_raw, m["server: download cold, http.client"] / cold_read
     print(f"\nSUMMARY data_path: upload {m['server: upload, http.client+sendfile']:.0f} MiB/s = {up:.0%} of raw "

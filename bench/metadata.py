@@ -35,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (HOST, CpuMeter, Server, machine_description, median, scratch_dir,  # noqa: E402
                      self_cpu, spread, table)
-from _populate import populate_created  # noqa: E402
+from _populate import populate_created, populate_mixed  # noqa: E402
 
 WRK_DIR = Path(__file__).resolve().parent / "wrk"
 CREATE_BODY = {"disk_format": "raw", "container_format": "bare", "tags": ["bench"], "os_distro": "ubuntu"}
@@ -57,7 +57,7 @@ def ensure_wrk(install: bool) -> str:
 
 def run_wrk(wrk: str, port: int, script: str, clients: int, seconds: float, *args: str) -> dict[str, Any]:
     threads = 1 if clients == 1 else 2
-    cmd = [wrk, f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "--timeout", "60s",
+    cmd = [wrk, f"-t{threads}", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "60s",
            "-s", str(WRK_DIR / script), f"http://{HOST}:{port}", "--", *args]
     cpu0, t0 = self_cpu(), time.perf_counter()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -81,7 +81,7 @@ def write_ids(path: Path, ids: list[str]) -> Path:
 
 # -- limits measured in this process -----------------------------------------------------------
 
-def inprocess_rates(work: Path, seconds: float) -> dict[str, float]:
+def inprocess_rates(work: Path, seconds: float, preload: int = 0) -> dict[str, float]:
     """Creates, gets and deletes per second on one thread, without HTTP: on the repository alone
     (the database's cost) and through the image service (plus policy and validation)."""
     from spyglass import config
@@ -94,6 +94,8 @@ def inprocess_rates(work: Path, seconds: float) -> dict[str, float]:
     data_dir.mkdir()
     server = Server(data_dir)
     server.db_sync()
+    if preload:
+        populate_mixed(server.db_url, preload)
     conf = config.load(config_files=[str(server.conf_file)])
     conf.set_override("data_dir", str(data_dir))
     services = build_services(conf)
@@ -219,13 +221,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 s per phase, one run: a smoke test")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=10, help="duration of each wrk phase")
+    ap.add_argument("--seconds", type=int, default=10, help="duration of each wrk phase")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=16)
     ap.add_argument("--clients", type=int, default=16, help="the concurrent case (1 is always measured too)")
     ap.add_argument("--uploads-per-client", type=int, default=20)
     ap.add_argument("--dir", help="parent of the scratch data directories (default: the system temp dir)")
     ap.add_argument("--install-wrk", action="store_true", help="apt-get install wrk if it is missing")
+    ap.add_argument("--preload", type=int, default=0,
+                    help="images (with properties, tags, members) written to the database before the server "
+                         "starts, as bench/listing.py does: GET and delete then run on a database of that size")
     ap.add_argument("--only", help="comma-separated phases: limits,plain,create,get,delete,upload")
     ap.add_argument("--json", help="also write the raw figures to this file")
     args = ap.parse_args()
@@ -253,25 +258,29 @@ def main() -> int:
 
     with scratch_dir(args.dir, "spyglass-bench-meta-") as work:
         print(f"machine: {machine_description(work)}")
-        print(f"server workers={args.workers} threads={args.threads}; {args.runs} run(s) of {args.seconds:g} s "
-              f"per phase; wrk {subprocess.run([wrk, '-v'], capture_output=True, text=True).stdout.split()[1]}")
+        print(f"server workers={args.workers} threads={args.threads}; {args.preload} images preloaded; "
+              f"{args.runs} run(s) of {args.seconds:g} s per phase; wrk {subprocess.run([wrk, '-v'], capture_output=True, text=True).stdout.split()[1]}")
         for run in range(1, args.runs + 1):
             print(f"run {run}/{args.runs}", flush=True)
             run_dir = work / f"run{run}"
             run_dir.mkdir()
             if "limits" in phases:
-                for name, value in inprocess_rates(run_dir, min(args.seconds, 3)).items():
+                for name, value in inprocess_rates(run_dir, min(args.seconds, 3), args.preload).items():
                     add(f"in-process, 1 thread: {name} (ops/s)", value)
             data_dir = run_dir / "server"
             data_dir.mkdir()
-            with Server(data_dir, workers=args.workers, threads=args.threads) as server:
+            server = Server(data_dir, workers=args.workers, threads=args.threads)
+            if args.preload:
+                server.db_sync()
+                populate_mixed(server.db_url, args.preload)
+            with server:
                 port = server.port
                 if "plain" in phases:
                     for clients in (1, c):
                         with CpuMeter(server) as cpu:
                             r = run_wrk(wrk, port, "plain.lua", clients, args.seconds, "/v2/info/stores")
                         record(f"framework GET /v2/info/stores x{clients}", r, cpu)
-                if "create" in phases or "get" in phases or "delete" in phases:
+                if "create" in phases or (not args.preload and ("get" in phases or "delete" in phases)):
                     before = len(db_ids(server, "1=1"))
                     created = 0
                     for clients in (1, c):
@@ -351,6 +360,8 @@ def main() -> int:
         svc = get(f"in-process, 1 thread: service {op} (ops/s)")
         for clients in ((1, c) if op != "delete" else (c,)):
             rate = get(f"{label} x{clients} (req/s)")
+            if rate != rate:  # not measured (--only)
+                continue
             ratio_rows.append([f"{label} x{clients}", f"{rate:.0f}", f"{db:.0f}", f"{rate / db:.2f}",
                                f"{svc:.0f}", f"{rate / svc:.2f}"])
     frame = get(f"framework GET /v2/info/stores x{c} (req/s)")

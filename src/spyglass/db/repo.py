@@ -60,6 +60,31 @@ _OPS = {
 }
 
 
+def _children_query() -> sa.CompoundSelect[Any]:
+    """Properties, tags and locations of a set of images as one UNION ALL: a row per child, its
+    kind first. Built once; executing a prepared statement is much cheaper than building one."""
+    ids = sa.bindparam("ids", expanding=True)
+    text_null = sa.cast(sa.null(), sa.Text)
+    p, tg, loc = t.image_properties, t.image_tags, t.image_locations
+    parts = [
+        sa.select(p.c.image_id, sa.literal(_PROPERTY).label("kind"), p.c.id, sa.cast(p.c.name, sa.Text),
+                  sa.cast(p.c.value, sa.Text), text_null)
+        .where(p.c.image_id.in_(ids), p.c.deleted == sa.false()),
+        sa.select(tg.c.image_id, sa.literal(_TAG), tg.c.id, sa.cast(tg.c.value, sa.Text), text_null, text_null)
+        .where(tg.c.image_id.in_(ids), tg.c.deleted == sa.false()),
+        sa.select(loc.c.image_id, sa.literal(_LOCATION), loc.c.id, sa.cast(loc.c.value, sa.Text),
+                  sa.cast(loc.c.meta_data, sa.Text), sa.cast(loc.c.status, sa.Text))
+        .where(loc.c.image_id.in_(ids), loc.c.deleted == sa.false()),
+    ]
+    return sa.union_all(*parts).order_by(sa.literal_column("kind"), sa.literal_column("id"))
+
+
+_PROPERTY, _TAG, _LOCATION = 0, 1, 2
+_CHILDREN = _children_query()
+_ID_EXISTS = sa.select(t.images.c.id).where(t.images.c.id == sa.bindparam("id"))
+_GET_IMAGE = sa.select(t.images).where(t.images.c.id == sa.bindparam("id"), t.images.c.deleted == sa.false())
+
+
 class ImageRepository:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -69,16 +94,14 @@ class ImageRepository:
 
     def get(self, image_id: str) -> Image | None:
         with self.engine.begin() as conn:
-            row = conn.execute(
-                sa.select(t.images).where(t.images.c.id == image_id, t.images.c.deleted == sa.false())
-            ).first()
+            row = conn.execute(_GET_IMAGE, {"id": image_id}).first()
             if row is None:
                 return None
             return self._hydrate(conn, [row])[0]
 
     def exists_including_deleted(self, image_id: str) -> bool:
         with self.engine.begin() as conn:
-            return conn.execute(sa.select(t.images.c.id).where(t.images.c.id == image_id)).first() is not None
+            return conn.execute(_ID_EXISTS, {"id": image_id}).first() is not None
 
     def member_of(self, image_id: str, project_id: str | None) -> Member | None:
         if project_id is None:
@@ -147,29 +170,21 @@ class ImageRepository:
         return [img.c.visibility == q.visibility, readable]
 
     def _hydrate(self, conn: sa.Connection, rows: Sequence[sa.Row[Any]]) -> list[Image]:
-        """Build images with their properties, tags and locations in three queries, not three per image."""
+        """Build images with their properties, tags and locations in one query, not three per image."""
         images = [Image(**{name: row._mapping[name] for name in CORE_ATTRIBUTES}) for row in rows]
         if not images:
             return images
         by_id = {image.id: image for image in images}
-        ids = list(by_id)
-        p, tg, loc = t.image_properties, t.image_tags, t.image_locations
-        for image_id, name, value in conn.execute(
-            sa.select(p.c.image_id, p.c.name, p.c.value).where(p.c.image_id.in_(ids), p.c.deleted == sa.false())
-        ):
-            by_id[image_id].properties[name] = value if value is not None else ""
-        for image_id, value in conn.execute(
-            sa.select(tg.c.image_id, tg.c.value)
-            .where(tg.c.image_id.in_(ids), tg.c.deleted == sa.false()).order_by(tg.c.id)
-        ):
-            if value not in by_id[image_id].tags:
-                by_id[image_id].tags.append(value)
-        for row in conn.execute(
-            sa.select(loc).where(loc.c.image_id.in_(ids), loc.c.deleted == sa.false()).order_by(loc.c.id)
-        ):
-            by_id[row.image_id].locations.append(
-                Location(url=row.value, metadata=json.loads(row.meta_data or "{}"), status=row.status, id=row.id)
-            )
+        for image_id, kind, row_id, first, second, third in conn.execute(_CHILDREN, {"ids": list(by_id)}):
+            image = by_id[image_id]
+            if kind == _PROPERTY:
+                image.properties[first] = second if second is not None else ""
+            elif kind == _TAG:
+                if first not in image.tags:
+                    image.tags.append(first)
+            else:
+                image.locations.append(
+                    Location(url=first, metadata=json.loads(second or "{}"), status=third, id=row_id))
         return images
 
     # -- writing ---------------------------------------------------------------------------------
@@ -181,7 +196,9 @@ class ImageRepository:
         values["deleted"] = False
         try:
             with self._writer.begin() as conn:
-                conn.execute(t.images.insert().values(**values))
+                # Values as parameters, not .values(): the statement is then built and compiled
+                # once for all creates, which matters at hundreds of creates a second.
+                conn.execute(t.images.insert(), values)
                 self._insert_properties(conn, image.id, image.properties, now)
                 self._insert_tags(conn, image.id, image.tags, now)
         except sa.exc.IntegrityError as exc:
