@@ -24,17 +24,13 @@ def create(services: Services, req: webob.Request) -> webob.Response:
 
 def index(services: Services, req: webob.Request) -> webob.Response:
     params = list(req.GET.items())
-    images = services.images.list(context(req), params)
+    images, limit = services.images.list(context(req), params)
     without_marker = [(k, v) for k, v in params if k != "marker"]
     doc: dict[str, object] = {
         "images": [_view(services, image) for image in images],
         "first": "/v2/images" + (f"?{urlencode(without_marker)}" if without_marker else ""),
         "schema": "/v2/schemas/images",
     }
-    limit = services.images.limits.default
-    for key, value in params:
-        if key == "limit":
-            limit = min(int(value), services.images.limits.maximum)
     if images and len(images) == limit:
         doc["next"] = "/v2/images?" + urlencode([*without_marker, ("marker", images[-1].id)])
     return json_response(doc)

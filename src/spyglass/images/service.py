@@ -112,7 +112,8 @@ class ImageService:
         elif image.visibility == "community":
             self.policy.enforce("communitize_image", ctx, target)
 
-    def list(self, ctx: RequestContext, params: Sequence[tuple[str, str]]) -> list[Image]:
+    def list(self, ctx: RequestContext, params: Sequence[tuple[str, str]]) -> tuple[list[Image], int]:
+        """One page of images, and the page size asked for (a full page means there may be more)."""
         self.policy.enforce("get_images", ctx, {})
         query = build_query(params, ctx, self.limits)
         if query.marker is not None:
@@ -120,7 +121,7 @@ class ImageService:
             if marker is None or not self.can_see(ctx, marker):
                 raise BadRequest(f"No image found with ID {query.marker}")
         try:
-            return self.repo.list(query)
+            return self.repo.list(query), query.limit
         except db.NotFound:
             raise BadRequest(f"No image found with ID {query.marker}") from None
 
