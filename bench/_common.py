@@ -299,6 +299,7 @@ def spread(values: Sequence[float], fmt: str = "{:.0f}") -> str:
 
 
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    rows = [[*r, *[""] * (len(header) - len(r))] for r in rows]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths)),
              "  ".join("-" * w for w in widths)]

@@ -201,7 +201,8 @@ def main() -> int:
                                 # The worker is still busy with the query and would skew the next
                                 # ones: replace the server.
                                 timeouts += 1
-                                rows.append([who, label, "?", f"> {args.timeout:.0f} s", "timed out", "skipped", ""])
+                                rows.append([who, label, "?", f"> {args.timeout * 1000:.0f}", "timed out", "skipped", "", "1"])
+                                print(f"  {who} {label}: timed out after {args.timeout:.0f} s", flush=True)
                                 dump[key] = {"timeout": args.timeout}
                                 server.kill()
                                 server.start()
@@ -215,6 +216,7 @@ def main() -> int:
                                 direct, d50, share_text = [], "skipped (slow)", ""
                             rows.append([who, label, str(count), ms(p50), ms(p99), d50, share_text,
                                          str(len(times))])
+                            print(f"  {who} {label}: p50 {ms(p50)} ms, p99 {ms(p99)} ms", flush=True)
                             dump[key] = {"http": times, "inprocess": direct, "images": count}
                 finally:
                     inproc.close()
