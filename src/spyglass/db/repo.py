@@ -1,8 +1,9 @@
 """All SQL Spyglass runs against Glance's image tables. Nothing outside db/ writes SQL."""
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from spyglass.db import tables as t
-from spyglass.db.engine import WRITE
+from spyglass.db.engine import WRITE, write_lock
 from spyglass.db.unindexed import Unindexed
 from spyglass.images.model import CORE_ATTRIBUTES, Image, Location, Member
 
@@ -95,6 +96,12 @@ class ImageRepository:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(**{WRITE: True})
+        self._write_lock = write_lock(engine)
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        with self._write_lock.held(), self._writer.begin() as conn:
+            yield conn
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -205,7 +212,7 @@ class ImageRepository:
         values = {name: getattr(image, name) for name in CORE_ATTRIBUTES}
         values["deleted"] = False
         try:
-            with self._writer.begin() as conn:
+            with self._write() as conn:
                 # Values as parameters, not .values(): the statement is then built and compiled
                 # once for all creates, which matters at hundreds of creates a second.
                 conn.execute(t.images.insert(), values)
@@ -228,7 +235,7 @@ class ImageRepository:
         """Apply changes in one transaction. With expect_status, only while the image is in one of
         those states (a compare-and-set, so that two workers can never both move an image on)."""
         now = utcnow()
-        with self._writer.begin() as conn:
+        with self._write() as conn:
             result = conn.execute(t.images.update().where(*_live(image_id, expect_status))
                                   .values(**(core or {}), updated_at=now))
             if result.rowcount != 1:
@@ -252,7 +259,7 @@ class ImageRepository:
     def add_tag(self, image_id: str, tag: str) -> None:
         now = utcnow()
         tg = t.image_tags
-        with self._writer.begin() as conn:
+        with self._write() as conn:
             exists = conn.execute(sa.select(tg.c.id).where(
                 tg.c.image_id == image_id, tg.c.value == tag, _not_deleted(tg))).first()
             if exists is None:
@@ -261,7 +268,7 @@ class ImageRepository:
 
     def delete_tag(self, image_id: str, tag: str) -> bool:
         tg = t.image_tags
-        with self._writer.begin() as conn:
+        with self._write() as conn:
             result = conn.execute(tg.delete().where(tg.c.image_id == image_id, tg.c.value == tag))
             if result.rowcount:
                 conn.execute(t.images.update().where(t.images.c.id == image_id).values(updated_at=utcnow()))
@@ -271,7 +278,7 @@ class ImageRepository:
         """Soft-delete the image as Glance does (the row stays, so its ID is never reused) and
         return the locations whose data the caller must now remove from the stores."""
         now = utcnow()
-        with self._writer.begin() as conn:
+        with self._write() as conn:
             result = conn.execute(t.images.update().where(*_live(image_id, expect_status)).values(
                 status="deleted", deleted=True, deleted_at=now, updated_at=now))
             if result.rowcount != 1:
@@ -302,7 +309,7 @@ class ImageRepository:
 
     def add_member(self, image_id: str, member: str) -> Member:
         now = utcnow()
-        with self._writer.begin() as conn:
+        with self._write() as conn:
             existing = conn.execute(self._members_select(image_id).where(t.image_members.c.member == member)).first()
             if existing is not None:
                 raise Conflict(member)
@@ -314,7 +321,7 @@ class ImageRepository:
     def update_member(self, image_id: str, member: str, status: str) -> Member | None:
         now = utcnow()
         m = t.image_members
-        with self._writer.begin() as conn:
+        with self._write() as conn:
             result = conn.execute(m.update().where(
                 m.c.image_id == image_id, m.c.member == member, _not_deleted(m)
             ).values(status=status, updated_at=now))
@@ -325,7 +332,7 @@ class ImageRepository:
 
     def delete_member(self, image_id: str, member: str) -> bool:
         m = t.image_members
-        with self._writer.begin() as conn:
+        with self._write() as conn:
             result = conn.execute(m.delete().where(
                 m.c.image_id == image_id, m.c.member == member, _not_deleted(m)))
             return result.rowcount == 1
