@@ -66,9 +66,21 @@ def disk_of(path: Path) -> str:
     return f"{dev} ({fstype} on {mnt}, {rotational})"
 
 
+def code_version() -> str:
+    """The commit the server runs from, and whether src/ has changes on top of it."""
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return head + (" with uncommitted changes in src/" if dirty else "")
+
+
 def machine_description(data_dir: Path) -> str:
     load = os.getloadavg()
-    return (f"{os.cpu_count()} CPUs ({_cpu_model()}), "
+    return (f"spyglass {code_version()}; {os.cpu_count()} CPUs ({_cpu_model()}), "
             f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // GiB} GiB RAM, "
             f"disk {disk_of(data_dir)}, Linux {platform.release()}, Python {platform.python_version()}, "
             f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")

@@ -62,7 +62,7 @@ class ImageData:
 
         store_id = svc.stores.default_id
         store = svc.stores.default
-        self.journal.begin(image_id, store_id)
+        marker = self.journal.begin(image_id, store_id)
         try:
             if not svc.repo.update(image_id, core={"status": states.SAVING}, expect_status=[states.QUEUED]):
                 raise Conflict(f"Image {image_id} is no longer queued; another upload may have started.")
@@ -102,7 +102,7 @@ class ImageData:
             LOG.error("store error during upload of %s: %s", image_id, exc)
             raise ServiceUnavailable(f"The store could not save the image data: {exc}") from None
         finally:
-            self.journal.end(image_id)
+            self.journal.end(marker)
         return svc.find_visible(ctx, image_id)
 
     def _requeue(self, image_id: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from pathlib import Path
 
 from spyglass.db.repo import ImageRepository
@@ -35,37 +36,50 @@ class UploadJournal:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
 
-    def begin(self, image_id: str, store_id: str) -> None:
-        path = self.directory / image_id
-        tmp = path.with_suffix(".tmp")
+    def begin(self, image_id: str, store_id: str) -> Path:
+        """Record an upload about to start; returns the marker that end() removes. Each upload has
+        its own marker, so a second, refused upload of the same image cannot remove the first's."""
+        marker = self.directory / f"{image_id}.{uuid.uuid4().hex}"
+        tmp = marker.with_name(marker.name + ".tmp")
         tmp.write_text(f"{_process_identity(os.getpid())} {store_id}\n")
-        os.replace(tmp, path)
+        os.replace(tmp, marker)
+        return marker
 
-    def end(self, image_id: str) -> None:
-        (self.directory / image_id).unlink(missing_ok=True)
+    def end(self, marker: Path) -> None:
+        marker.unlink(missing_ok=True)
 
     def recover(self, repo: ImageRepository, stores: StoreRegistry) -> list[str]:
         """Undo uploads whose process died; returns the IDs of the images put back to queued."""
-        recovered = []
+        dead: dict[str, list[tuple[Path, str]]] = {}
+        live: set[str] = set()
         for marker in self.directory.iterdir():
             if marker.suffix == ".tmp":
                 marker.unlink(missing_ok=True)
                 continue
+            image_id = marker.name.split(".", 1)[0]
             try:
                 owner, store_id = marker.read_text().split()
                 pid = int(owner.split(":")[0])
             except (OSError, ValueError):
                 owner, pid, store_id = "", 0, stores.default_id
             if pid and pid != os.getpid() and _process_identity(pid) == owner:
-                continue  # another server on this data directory is still uploading it
-            image_id = marker.name
-            store = stores.stores.get(store_id, stores.default)
-            store.discard_partial(image_id)
-            image = repo.get(image_id)
-            if image is None or image.status != states.ACTIVE:
-                store.delete(store.location_for(image_id))
+                live.add(image_id)  # another server on this data directory is uploading it
+            else:
+                dead.setdefault(image_id, []).append((marker, store_id))
+
+        recovered = []
+        for image_id, markers in dead.items():
+            if image_id in live:
+                continue  # its bytes belong to the live upload; these markers wait for a later start
+            for _, store_id in markers:
+                store = stores.stores.get(store_id, stores.default)
+                store.discard_partial(image_id)
+                image = repo.get(image_id)
+                if image is None or image.status != states.ACTIVE:
+                    store.delete(store.location_for(image_id))
             if repo.update(image_id, core={"status": states.QUEUED}, expect_status=[states.SAVING]):
                 recovered.append(image_id)
                 LOG.warning("upload of image %s was interrupted; the image is queued again", image_id)
-            marker.unlink(missing_ok=True)
+            for marker, _ in markers:
+                marker.unlink(missing_ok=True)
         return recovered
