@@ -12,8 +12,11 @@ DEFAULT_DATA_DIR = "./spyglass-data"
 core_opts = [
     cfg.StrOpt("bind_host", default="127.0.0.1", help="Address the API listens on."),
     cfg.PortOpt("bind_port", default=9292, help="Port the API listens on."),
-    cfg.IntOpt("workers", default=2, min=1,
-               help="Number of worker processes serving the API."),
+    cfg.IntOpt("workers", default=(os.cpu_count() or 1) + 1, min=1,
+               sample_default="number of CPUs + 1",
+               help="Number of worker processes serving the API. Each runs Python with its own "
+                    "interpreter lock, so one more than the CPUs keeps every core busy (measured "
+                    "in docs/BENCHMARKS.md)."),
     cfg.IntOpt("threads", default=16, min=1,
                help="Threads per worker: each serves one request at a time, so this bounds the "
                     "number of concurrent uploads and downloads a worker can stream."),
