@@ -1,7 +1,9 @@
 """/v2/images/{id}/file: stream image data in and out."""
 from __future__ import annotations
 
+import queue
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -16,11 +18,41 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def _body_chunks(stream: BinaryIO) -> Iterator[bytes]:
-    while True:
-        chunk = stream.read(CHUNK_SIZE)
-        if not chunk:
-            return
-        yield chunk
+    """The request body in chunks, read one chunk ahead on another thread: receiving the next
+    chunk overlaps with hashing and writing this one (all of which release the GIL)."""
+    ahead: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                chunk = stream.read(CHUNK_SIZE)
+                ahead.put(chunk)
+                if not chunk:
+                    return
+        except BaseException as exc:  # handed to the consumer, which raises it in its thread
+            ahead.put(exc)
+
+    reader = threading.Thread(target=read, name="upload-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ahead.get()
+            if isinstance(item, BaseException):
+                raise item
+            if not item:
+                return
+            yield item
+    finally:
+        # Stopped early (a refused upload): free a reader waiting for room in the queue. One still
+        # in a read ends when the server closes the connection, which it does after any error
+        # answered to a request with a body.
+        stop.set()
+        while True:
+            try:
+                ahead.get_nowait()
+            except queue.Empty:
+                break
 
 
 def upload(services: Services, req: webob.Request, image_id: str) -> webob.Response:
