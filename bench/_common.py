@@ -154,8 +154,9 @@ def fresh_data_dir(parent: str | None, prefix: str) -> Path:
 class Server:
     """`spyglass db sync` then `spyglass serve` on 127.0.0.1, stopped with SIGTERM on exit."""
 
-    def __init__(self, data_dir: Path, *, workers: int = 2, threads: int = 16,
+    def __init__(self, data_dir: Path, *, workers: int | None = None, threads: int | None = None,
                  extra_conf: str = "", sync: bool = True) -> None:
+        """workers/threads None: the server's own defaults."""
         if SPYGLASS is None:
             raise SystemExit(f"no spyglass command beside {sys.executable}: run with the project's "
                              f".venv/bin/python after `pip install -e .`")
@@ -163,8 +164,9 @@ class Server:
         self.port = free_port()
         self.conf_file = data_dir / "bench.conf"
         self.log_file = data_dir / "server.log"
-        self.conf_file.write_text(
-            f"[DEFAULT]\nworkers = {workers}\nthreads = {threads}\n{extra_conf}\n")
+        settings = "".join(f"{name} = {value}\n" for name, value in (("workers", workers), ("threads", threads))
+                           if value is not None)
+        self.conf_file.write_text(f"[DEFAULT]\n{settings}{extra_conf}\n")
         self.workers = workers
         self.threads = threads
         self.sync = sync
@@ -195,9 +197,9 @@ class Server:
                 raise RuntimeError(f"server exited: see {self.log_file}")
             try:
                 status, _, _ = request(self.port, "GET", "/healthcheck")
-                if status == 200 and len(children_of(self.proc.pid)) >= self.workers:
+                if status == 200 and len(children_of(self.proc.pid)) >= (self.workers or 1):
                     # Every worker has built its app once it answered; warm them all up.
-                    for _ in range(self.workers * 4):
+                    for _ in range(len(children_of(self.proc.pid)) * 4):
                         request(self.port, "GET", "/v2/images?limit=1")
                     return self
             except OSError:

@@ -336,8 +336,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--dir", help="parent of the scratch data directory (default: the system temp dir)")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=16)
+    ap.add_argument("--workers", type=int, help="server workers (default: the server's default)")
+    ap.add_argument("--threads", type=int, help="threads per worker (default: the server's default)")
     ap.add_argument("--verify", action="store_true", help="md5 every downloaded byte (costs client CPU)")
     ap.add_argument("--no-curl", action="store_true")
     ap.add_argument("--json", help="also write the raw figures to this file")
@@ -354,8 +354,8 @@ def main() -> int:
 
     with scratch_dir(args.dir, "spyglass-bench-data-") as work:
         print(f"machine: {machine_description(work)}")
-        print(f"image: {args.size_mib} MiB, {args.runs} run(s), server workers={args.workers} "
-              f"threads={args.threads}, scratch dir {work}")
+        print(f"image: {args.size_mib} MiB, {args.runs} run(s), server workers={args.workers or 'default'} "
+              f"threads={args.threads or 'default'}, scratch dir {work}")
         if not use_curl:
             print("curl not found (apt-get install curl): curl figures skipped")
         src = work / "source.bin"

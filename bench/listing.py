@@ -145,8 +145,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="2,000 images, few samples: a smoke test")
     ap.add_argument("--sizes", default="10000,100000", help="comma-separated image counts")
     ap.add_argument("--samples", type=int, default=200, help="requests per query and identity")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=16)
+    ap.add_argument("--workers", type=int, help="server workers (default: the server's default)")
+    ap.add_argument("--threads", type=int, help="threads per worker (default: the server's default)")
     ap.add_argument("--dir", help="parent of the scratch data directories (default: the system temp dir)")
     ap.add_argument("--budget", type=float, default=20,
                     help="seconds of requests per query and identity at most (at least one is measured)")
@@ -166,7 +166,7 @@ def main() -> int:
 
     with scratch_dir(args.dir, "spyglass-bench-list-") as work:
         print(f"machine: {machine_description(work)}")
-        print(f"server workers={args.workers} threads={args.threads}; {args.samples} sequential requests per "
+        print(f"server workers={args.workers or 'default'} threads={args.threads or 'default'}; {args.samples} sequential requests per "
               f"query and identity (a tenth of that for limit=1000)")
         for size in sizes:
             data_dir = work / f"n{size}"

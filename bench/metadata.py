@@ -222,8 +222,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="2 s per phase, one run: a smoke test")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=10, help="duration of each wrk phase")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=16)
+    ap.add_argument("--workers", type=int, help="server workers (default: the server's default)")
+    ap.add_argument("--threads", type=int, help="threads per worker (default: the server's default)")
     ap.add_argument("--clients", type=int, default=16, help="the concurrent case (1 is always measured too)")
     ap.add_argument("--uploads-per-client", type=int, default=20)
     ap.add_argument("--dir", help="parent of the scratch data directories (default: the system temp dir)")
@@ -258,7 +258,7 @@ def main() -> int:
 
     with scratch_dir(args.dir, "spyglass-bench-meta-") as work:
         print(f"machine: {machine_description(work)}")
-        print(f"server workers={args.workers} threads={args.threads}; {args.preload} images preloaded; "
+        print(f"server workers={args.workers or 'default'} threads={args.threads or 'default'}; {args.preload} images preloaded; "
               f"{args.runs} run(s) of {args.seconds:g} s per phase; wrk {subprocess.run([wrk, '-v'], capture_output=True, text=True).stdout.split()[1]}")
         for run in range(1, args.runs + 1):
             print(f"run {run}/{args.runs}", flush=True)

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,3 +126,16 @@ def make_server(base: Path, options: dict[str, object] | None = None) -> Spyglas
     server = SpyglassServer(data_dir=base, port=free_port(), config_file=config_file)
     server.db_sync()
     return server
+
+
+def new_project(server: SpyglassServer, roles: str | None = None) -> tuple[str, requests.Session]:
+    """A fresh project ID and a session acting for it (member and reader unless roles say otherwise)."""
+    project = uuid.uuid4().hex
+    return project, server.session(project_id=project, roles=roles)
+
+
+def create_image(session: requests.Session, **attrs: object) -> dict:
+    """Create a raw/bare image with the given attributes; returns its document."""
+    resp = session.post("/v2/images", json={"disk_format": "raw", "container_format": "bare", **attrs})
+    assert resp.status_code == 201, resp.text
+    return resp.json()

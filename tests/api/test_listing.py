@@ -12,6 +12,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 import requests
 
+from spyglass_testing import create_image, new_project
+
 Params = list[tuple[str, str]]
 
 
@@ -19,16 +21,10 @@ def _uid() -> str:
     return uuid.uuid4().hex
 
 
-def _project(server, roles: str | None = None) -> tuple[str, requests.Session]:
-    project = _uid()
-    return project, server.session(project_id=project, roles=roles)
+_project = new_project
 
 
-def _create(session: requests.Session, **attrs: object) -> dict:
-    body = {"disk_format": "raw", "container_format": "bare", **attrs}
-    resp = session.post("/v2/images", json=body)
-    assert resp.status_code == 201, resp.text
-    return resp.json()
+_create = create_image
 
 
 def _upload(session: requests.Session, image_id: str, size: int) -> dict:

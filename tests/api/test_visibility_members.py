@@ -11,6 +11,8 @@ import uuid
 import pytest
 import requests
 
+from spyglass_testing import create_image, new_project
+
 PATCH = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -19,16 +21,11 @@ def _uid() -> str:
     return uuid.uuid4().hex
 
 
-def _project(server, roles: str | None = None) -> tuple[str, requests.Session]:
-    project = _uid()
-    return project, server.session(project_id=project, roles=roles)
+_project = new_project
 
 
 def _create(session: requests.Session, **attrs: object) -> dict:
-    body = {"name": f"vm-{_uid()}", "disk_format": "raw", "container_format": "bare", **attrs}
-    resp = session.post("/v2/images", json=body)
-    assert resp.status_code == 201, resp.text
-    return resp.json()
+    return create_image(session, **{"name": f"vm-{_uid()}", **attrs})
 
 
 def _upload(session: requests.Session, image_id: str, data: bytes) -> None:

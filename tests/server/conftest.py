@@ -11,15 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from spyglass_testing import write_config
 from servertools import HERE, HOST, START_TIMEOUT, Server, free_port, request, wait_until
-
-
-def _write_config(path: Path, options: dict[str, object]) -> None:
-    sections: dict[str, list[str]] = {}
-    for key, value in options.items():
-        section, _, name = key.rpartition(".")
-        sections.setdefault(section or "DEFAULT", []).append(f"{name} = {value}")
-    path.write_text("".join(f"[{s}]\n" + "\n".join(lines) + "\n\n" for s, lines in sections.items()))
 
 
 # The test application (drainapp): most of these tests are about the server, and need an upload
@@ -60,7 +53,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         }
         settings.update(options)
         config_path = tmp_path / f"spyglass-{n}.conf"
-        _write_config(config_path, settings)
+        write_config(config_path, settings)
         log_path = tmp_path / f"server-{n}.log"
         if api:
             sync = subprocess.run(spyglass_command() + ["db", "sync", "--config-file", str(config_path)],
