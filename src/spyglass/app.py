@@ -24,6 +24,7 @@ from spyglass.images.errors import ImageServiceError
 from spyglass.images.listing import Limits
 from spyglass.images.members import ImageMembers
 from spyglass.images.policy import Policy
+from spyglass.images.properties import Formats
 from spyglass.images.service import ImageService, Quotas
 from spyglass.images.uploads import UploadJournal
 from spyglass.stores import registry
@@ -68,9 +69,9 @@ def build_services(conf: cfg.ConfigOpts) -> Services:
         repo, stores, Policy(conf),
         limits=Limits(default=min(conf.limit_param_default, conf.api_limit_max), maximum=conf.api_limit_max),
         quotas=Quotas(properties=conf.image_property_quota, tags=conf.image_tag_quota,
-                      members=conf.image_member_quota, locations=conf.image_location_quota,
+                      members=conf.image_member_quota,
                       image_size_cap=conf.image_size_cap),
-        disk_formats=tuple(fmt.disk_formats),
+        formats=Formats(disk=tuple(fmt.disk_formats), container=tuple(fmt.container_formats)),
     )
     inspection = InspectionSettings(
         require_format_match=fmt.require_image_format_match,
@@ -82,8 +83,6 @@ def build_services(conf: cfg.ConfigOpts) -> Services:
         show_image_direct_url=conf.show_image_direct_url,
         public_endpoint=conf.public_endpoint,
         enabled_import_methods=tuple(conf.enabled_import_methods),
-        disk_formats=tuple(fmt.disk_formats),
-        container_formats=tuple(fmt.container_formats),
     )
     journal = UploadJournal(config.data_dir(conf) / "uploads")
     return Services(images=image_service, data=ImageData(image_service, journal, inspection),

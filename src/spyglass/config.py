@@ -34,8 +34,6 @@ core_opts = [
                help="Maximum number of tags on one image (negative: unlimited)."),
     cfg.IntOpt("image_member_quota", default=128,
                help="Maximum number of members of one image (negative: unlimited)."),
-    cfg.IntOpt("image_location_quota", default=10,
-               help="Maximum number of locations of one image (negative: unlimited)."),
     cfg.IntOpt("image_size_cap", default=1099511627776, min=1,
                help="Largest image, in bytes, that may be uploaded."),
     cfg.BoolOpt("show_image_direct_url", default=False,

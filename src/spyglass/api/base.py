@@ -22,8 +22,6 @@ class Settings:
     show_image_direct_url: bool
     public_endpoint: str | None
     enabled_import_methods: tuple[str, ...]
-    disk_formats: tuple[str, ...]
-    container_formats: tuple[str, ...]
 
 
 @dataclass(frozen=True)

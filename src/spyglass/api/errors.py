@@ -23,6 +23,3 @@ def http_error(exc: errors.ImageServiceError) -> webob.exc.HTTPError:
             return http(explanation=exc.message)
     return webob.exc.HTTPInternalServerError(explanation=exc.message)
 
-
-def bad_request(message: str) -> webob.exc.HTTPBadRequest:
-    return webob.exc.HTTPBadRequest(explanation=message)

@@ -7,6 +7,7 @@ from typing import Any
 import webob
 
 from spyglass.api.base import Services, json_response
+from spyglass.images import states
 from spyglass.images.properties import MAX_INT32, MAX_NAME, MEMBER_STATUSES, VISIBILITIES
 
 _NULLABLE_STRING = {"type": ["null", "string"]}
@@ -32,8 +33,7 @@ def image_schema(disk_formats: tuple[str, ...], container_formats: tuple[str, ..
                "pattern": "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"},
         "name": {"type": ["null", "string"], "maxLength": MAX_NAME, "description": "Name of the image."},
         "status": {"type": "string", "readOnly": True, "description": "State of the image.",
-                   "enum": ["queued", "saving", "active", "killed", "deleted", "uploading", "importing",
-                            "pending_delete", "deactivated"]},
+                   "enum": list(states.ALL)},
         "visibility": {"type": "string", "enum": list(VISIBILITIES), "description": "Who can see the image."},
         "protected": {"type": "boolean", "description": "A protected image cannot be deleted."},
         "os_hidden": {"type": "boolean", "description": "Hidden images are left out of default listings."},
@@ -98,8 +98,8 @@ def member_schema() -> dict[str, Any]:
 
 
 def _settings_image_schema(services: Services) -> dict[str, Any]:
-    s = services.settings
-    return image_schema(s.disk_formats, s.container_formats)
+    formats = services.images.formats
+    return image_schema(formats.disk, formats.container)
 
 
 def image(services: Services, req: webob.Request) -> webob.Response:

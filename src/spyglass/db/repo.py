@@ -15,8 +15,6 @@ from spyglass.db.engine import WRITE, write_lock
 from spyglass.db.unindexed import Unindexed
 from spyglass.images.model import CORE_ATTRIBUTES, Image, Location, Member
 
-# Core attributes that a listing may filter on with an operator or an `in:` list.
-FILTER_COLUMNS = {name: t.images.c[name] for name in CORE_ATTRIBUTES}
 NULLABLE_SORT_KEYS = frozenset(c.name for c in t.images.c if c.nullable)
 
 
@@ -356,12 +354,6 @@ class ImageRepository:
         if rows:
             conn.execute(t.image_tags.insert(), rows)
 
-    # -- interrupted uploads ---------------------------------------------------------------------
-
-    def images_in_status(self, status: str, ids: Iterable[str]) -> list[str]:
-        img = t.images
-        with self.engine.begin() as conn:
-            return list(conn.scalars(sa.select(img.c.id).where(img.c.id.in_(list(ids)), img.c.status == status)))
 
 
 def _live(image_id: str, expect_status: Iterable[str] | None) -> list[Any]:

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from spyglass.images.errors import BadRequest, Forbidden
 
 VISIBILITIES = ("public", "private", "shared", "community")
-CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
-DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
 MEMBER_STATUSES = ("pending", "accepted", "rejected")
 
 # Set by the service, never by the client.
@@ -28,6 +27,13 @@ MAX_NAME = 255
 MAX_PROPERTY_VALUE = 65535
 MAX_INT32 = 2**31 - 1
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+@dataclass(frozen=True)
+class Formats:
+    """The disk and container formats the operator allows ([image_format])."""
+    disk: tuple[str, ...]
+    container: tuple[str, ...]
 
 
 def schema_error(detail: str) -> BadRequest:
@@ -79,7 +85,7 @@ def _boolean(key: str, value: Any) -> None:
         raise schema_error(f"{value!r} is not of type 'boolean' (attribute '{key}')")
 
 
-def validate_core(key: str, value: Any, disk_formats: tuple[str, ...]) -> None:
+def validate_core(key: str, value: Any, formats: Formats) -> None:
     if key == "name":
         _string(key, value, nullable=True, max_length=MAX_NAME)
     elif key == "owner":
@@ -91,9 +97,9 @@ def validate_core(key: str, value: Any, disk_formats: tuple[str, ...]) -> None:
     elif key in ("min_ram", "min_disk"):
         _integer(key, value)
     elif key == "disk_format":
-        _enum(key, value, disk_formats, nullable=True)
+        _enum(key, value, formats.disk, nullable=True)
     elif key == "container_format":
-        _enum(key, value, CONTAINER_FORMATS, nullable=True)
+        _enum(key, value, formats.container, nullable=True)
     elif key == "tags":
         validate_tags(value)
     else:  # pragma: no cover - callers only pass WRITABLE_CORE keys

@@ -23,7 +23,6 @@ class Quotas:
     properties: int
     tags: int
     members: int
-    locations: int
     image_size_cap: int
 
 
@@ -34,13 +33,13 @@ def _check_quota(what: str, count: int, limit: int) -> None:
 
 class ImageService:
     def __init__(self, repo: db.ImageRepository, stores: StoreRegistry, policy: Policy, *,
-                 limits: Limits, quotas: Quotas, disk_formats: tuple[str, ...]) -> None:
+                 limits: Limits, quotas: Quotas, formats: props.Formats) -> None:
         self.repo = repo
         self.stores = stores
         self.policy = policy
         self.limits = limits
         self.quotas = quotas
-        self.disk_formats = disk_formats
+        self.formats = formats
 
     # -- visibility and policy targets --------------------------------------------------------------
 
@@ -99,7 +98,7 @@ class ImageService:
             if key == "id":
                 continue
             if key in props.WRITABLE_CORE:
-                props.validate_core(key, value, self.disk_formats)
+                props.validate_core(key, value, self.formats)
                 setattr(image, key, list(value) if key == "tags" else value)
             else:
                 props.validate_property(key, value)
