@@ -9,7 +9,8 @@ from spyglass.images.model import Image, Member
 
 
 def isotime(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+    # isoformat is several times cheaper than strftime, and this runs twice per image shown.
+    return value.replace(microsecond=0, tzinfo=None).isoformat() + "Z" if value is not None else None
 
 
 def image_view(image: Image, *, show_locations: bool = False, show_direct_url: bool = False) -> dict[str, Any]:
