@@ -21,6 +21,17 @@ def _start_upload(server, name: str, total: int, first: bytes) -> socket.socket:
     return sock
 
 
+
+def _assert_closed_without_success(sock) -> None:
+    """The server ends the connection of an unfinished upload without answering it with a 2xx."""
+    sock.settimeout(30)
+    try:
+        leftover = sock.recv(65536)
+    except ConnectionResetError:
+        leftover = b""
+    sock.close()
+    assert not leftover.startswith(b"HTTP/1.1 2"), leftover
+
 def test_upload_in_flight_completes_after_sigterm(start_server):
     server = start_server(graceful_shutdown_timeout=60)
     body = os.urandom(4 * MiB)
@@ -77,13 +88,7 @@ def test_request_past_graceful_timeout_is_cut_and_server_exits(start_server):
 
     server.terminate()
     # The client never sends the rest: the server must close the connection and still exit.
-    sock.settimeout(30)
-    try:
-        leftover = sock.recv(65536)
-    except ConnectionResetError:
-        leftover = b""
-    sock.close()
-    assert not leftover.startswith(b"HTTP/1.1 2"), leftover
+    _assert_closed_without_success(sock)
     assert server.wait(timeout=30) == 0
 
     # The connection was shut down under the application, which saw the short body and cleaned
@@ -162,13 +167,7 @@ def test_healthcheck_disable_file(start_server, tmp_path):
 def test_client_silent_mid_body_frees_its_thread(start_server):
     server = start_server(client_socket_timeout=1)
     sock = _start_upload(server, "silent", 4 * MiB, b"x" * 1000)
-    sock.settimeout(30)
-    try:
-        leftover = sock.recv(65536)
-    except ConnectionResetError:
-        leftover = b""
-    sock.close()
-    assert not leftover.startswith(b"HTTP/1.1 2"), leftover
+    _assert_closed_without_success(sock)
     wait_until(lambda: (server.data_dir / "silent.aborted").exists(), 10, "the upload to fail")
     assert not (server.data_dir / "silent.part").exists()
     assert server.get("/ping").status == 200
