@@ -21,7 +21,6 @@ def _start_upload(server, name: str, total: int, first: bytes) -> socket.socket:
     return sock
 
 
-
 def _assert_closed_without_success(sock) -> None:
     """The server ends the connection of an unfinished upload without answering it with a 2xx."""
     sock.settimeout(30)
@@ -31,6 +30,7 @@ def _assert_closed_without_success(sock) -> None:
         leftover = b""
     sock.close()
     assert not leftover.startswith(b"HTTP/1.1 2"), leftover
+
 
 def test_upload_in_flight_completes_after_sigterm(start_server):
     server = start_server(graceful_shutdown_timeout=60)
