@@ -50,8 +50,7 @@ class ImageData:
     def upload(self, ctx: RequestContext, image_id: str, chunks: Iterable[bytes],
                declared_length: int | None) -> Image:
         svc = self.images
-        image = svc.find_visible(ctx, image_id)
-        svc.policy.enforce("upload_image", ctx, svc.target(image, ctx))
+        image = svc.authorized(ctx, image_id, "upload_image")
         if image.status != states.QUEUED:
             raise Conflict(f"Image status transition from {image.status} to saving is not allowed")
         if not image.disk_format or not image.container_format:
@@ -110,8 +109,7 @@ class ImageData:
 
     def prepare_download(self, ctx: RequestContext, image_id: str) -> Image:
         svc = self.images
-        image = svc.find_visible(ctx, image_id)
-        svc.policy.enforce("download_image", ctx, svc.target(image, ctx))
+        image = svc.authorized(ctx, image_id, "download_image")
         if image.status == states.DEACTIVATED and not ctx.is_admin:
             raise Forbidden("The requested image has been deactivated. Image data download is forbidden.")
         return image

@@ -14,16 +14,21 @@ class ImageMembers:
         self.images = images
         self.repo = images.repo
 
-    def _shared_image(self, ctx: RequestContext, image_id: str, action: str = "access") -> Image:
-        image = self.images.find_visible(ctx, image_id)
+    def _shared_image(self, ctx: RequestContext, image_id: str, rule: str, action: str = "access",
+                      member_id: str | None = None) -> Image:
+        """The image, if the caller can see it, it is shared, and `rule` allows the action on it
+        (with member_id, on that member's behalf)."""
+        image, target = self.images.find_with_target(ctx, image_id)
         if image.visibility != "shared":
             raise Forbidden(f"Not allowed to {action} members for image {image_id}: only images with "
                             f"visibility 'shared' have members, this one is '{image.visibility}'.")
+        if member_id is not None:
+            target = dict(target, member_id=member_id)
+        self.images.policy.enforce(rule, ctx, target)
         return image
 
     def list(self, ctx: RequestContext, image_id: str) -> list[Member]:
-        image = self._shared_image(ctx, image_id)
-        self.images.policy.enforce("get_members", ctx, self.images.target(image, ctx))
+        image = self._shared_image(ctx, image_id, "get_members")
         members = self.repo.list_members(image_id)
         if ctx.is_admin or image.owner == ctx.project_id:
             return members
@@ -31,8 +36,7 @@ class ImageMembers:
         return [m for m in members if m.member == ctx.project_id]
 
     def get(self, ctx: RequestContext, image_id: str, member_id: str) -> Member:
-        image = self._shared_image(ctx, image_id)
-        self.images.policy.enforce("get_member", ctx, self.images.target(image, ctx))
+        image = self._shared_image(ctx, image_id, "get_member")
         if not (ctx.is_admin or image.owner == ctx.project_id or member_id == ctx.project_id):
             raise NotFound(f"{member_id} not found in the member list of the image {image_id}.")
         member = self.repo.member_of(image_id, member_id)
@@ -41,8 +45,7 @@ class ImageMembers:
         return member
 
     def add(self, ctx: RequestContext, image_id: str, member_id: object) -> Member:
-        image = self._shared_image(ctx, image_id, "create")
-        self.images.policy.enforce("add_member", ctx, self.images.target(image, ctx))
+        self._shared_image(ctx, image_id, "add_member", "create")
         if member_id is None:
             raise BadRequest("Member to be added not specified")
         if not isinstance(member_id, str) or not member_id or len(member_id) > MAX_NAME:
@@ -56,9 +59,7 @@ class ImageMembers:
             raise Conflict(f"Member {member_id} already exists for image {image_id}.") from None
 
     def update(self, ctx: RequestContext, image_id: str, member_id: str, status: object) -> Member:
-        image = self._shared_image(ctx, image_id)
-        target = dict(self.images.target(image, ctx), member_id=member_id)
-        self.images.policy.enforce("modify_member", ctx, target)
+        self._shared_image(ctx, image_id, "modify_member", member_id=member_id)
         if status not in MEMBER_STATUSES:
             raise BadRequest(f"Invalid status: {status!r}. It must be one of: {', '.join(MEMBER_STATUSES)}.")
         member = self.repo.update_member(image_id, member_id, str(status))
@@ -67,7 +68,6 @@ class ImageMembers:
         return member
 
     def delete(self, ctx: RequestContext, image_id: str, member_id: str) -> None:
-        image = self._shared_image(ctx, image_id)
-        self.images.policy.enforce("delete_member", ctx, self.images.target(image, ctx))
+        self._shared_image(ctx, image_id, "delete_member")
         if not self.repo.delete_member(image_id, member_id):
             raise NotFound(f"Member {member_id} not found for image {image_id}")

@@ -43,32 +43,41 @@ class ImageService:
 
     # -- visibility and policy targets --------------------------------------------------------------
 
-    def target(self, image: Image, ctx: RequestContext) -> dict[str, Any]:
-        member = None
-        if image.visibility == "shared" and ctx.project_id and ctx.project_id != image.owner:
-            found = self.repo.member_of(image.id, ctx.project_id)
-            member = found.member if found else None
-        return {"owner": image.owner, "visibility": image.visibility, "member_id": member,
-                "project_id": image.owner, "id": image.id}
+    def _member(self, ctx: RequestContext, image: Image) -> str | None:
+        """The caller's project if the image is shared with it (one lookup, only where it matters)."""
+        if image.visibility != "shared" or not ctx.project_id or ctx.project_id == image.owner:
+            return None
+        found = self.repo.member_of(image.id, ctx.project_id)
+        return found.member if found else None
+
+    def _can_see(self, ctx: RequestContext, image: Image, member: str | None) -> bool:
+        return (ctx.is_admin or image.visibility in ("public", "community") or member is not None
+                or (image.owner is not None and image.owner == ctx.project_id))
 
     def can_see(self, ctx: RequestContext, image: Image) -> bool:
-        if ctx.is_admin or image.visibility in ("public", "community"):
-            return True
-        if image.owner is not None and image.owner == ctx.project_id:
-            return True
-        if image.visibility == "shared":
-            return self.repo.member_of(image.id, ctx.project_id) is not None
-        return False
+        return self._can_see(ctx, image, self._member(ctx, image))
+
+    def find_with_target(self, ctx: RequestContext, image_id: str) -> tuple[Image, dict[str, Any]]:
+        """The image if the caller can see it (else NotFound), and the policy target describing it."""
+        image = self.repo.get(image_id)
+        member = self._member(ctx, image) if image is not None else None
+        if image is None or not self._can_see(ctx, image, member):
+            raise NotFound(f"No image found with ID {image_id}")
+        return image, {"owner": image.owner, "visibility": image.visibility, "member_id": member,
+                       "project_id": image.owner, "id": image.id}
+
+    def find_visible(self, ctx: RequestContext, image_id: str) -> Image:
+        return self.find_with_target(ctx, image_id)[0]
+
+    def authorized(self, ctx: RequestContext, image_id: str, rule: str) -> Image:
+        """The image, if the caller can see it and the policy rule allows the action on it."""
+        image, target = self.find_with_target(ctx, image_id)
+        self.policy.enforce(rule, ctx, target)
+        return image
 
     def get(self, ctx: RequestContext, image_id: str) -> Image:
         self.policy.enforce("get_image", ctx, {})
         return self.find_visible(ctx, image_id)
-
-    def find_visible(self, ctx: RequestContext, image_id: str) -> Image:
-        image = self.repo.get(image_id)
-        if image is None or not self.can_see(ctx, image):
-            raise NotFound(f"No image found with ID {image_id}")
-        return image
 
     # -- create, list, update, delete ---------------------------------------------------------------
 
@@ -125,8 +134,7 @@ class ImageService:
             raise BadRequest(f"No image found with ID {query.marker}") from None
 
     def update(self, ctx: RequestContext, image_id: str, ops: list[PatchOp]) -> Image:
-        image = self.find_visible(ctx, image_id)
-        self.policy.enforce("modify_image", ctx, self.target(image, ctx))
+        image = self.authorized(ctx, image_id, "modify_image")
         before_visibility, before_owner = image.visibility, image.owner
         before_props = dict(image.properties)
         before_tags = list(image.tags)
@@ -147,8 +155,7 @@ class ImageService:
         return self.find_visible(ctx, image_id)
 
     def delete(self, ctx: RequestContext, image_id: str) -> None:
-        image = self.find_visible(ctx, image_id)
-        self.policy.enforce("delete_image", ctx, self.target(image, ctx))
+        image = self.authorized(ctx, image_id, "delete_image")
         if image.protected:
             raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
         try:
@@ -172,8 +179,7 @@ class ImageService:
         self._set_active(ctx, image_id, activate=True)
 
     def _set_active(self, ctx: RequestContext, image_id: str, *, activate: bool) -> None:
-        image = self.find_visible(ctx, image_id)
-        self.policy.enforce("reactivate" if activate else "deactivate", ctx, self.target(image, ctx))
+        image = self.authorized(ctx, image_id, "reactivate" if activate else "deactivate")
         current, wanted = image.status, (states.ACTIVE if activate else states.DEACTIVATED)
         if current == wanted:
             return
@@ -184,15 +190,13 @@ class ImageService:
             raise Conflict(f"Image {image_id} changed while it was being {action}d; try again.")
 
     def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
-        image = self.find_visible(ctx, image_id)
-        self.policy.enforce("modify_image", ctx, self.target(image, ctx))
+        image = self.authorized(ctx, image_id, "modify_image")
         props.validate_tag(tag)
         if tag not in image.tags:
             _check_quota("image tags", len(image.tags) + 1, self.quotas.tags)
         self.repo.add_tag(image_id, tag)
 
     def delete_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
-        image = self.find_visible(ctx, image_id)
-        self.policy.enforce("modify_image", ctx, self.target(image, ctx))
+        self.authorized(ctx, image_id, "modify_image")
         if not self.repo.delete_tag(image_id, tag):
             raise NotFound(f"Tag {tag} not found on image {image_id}")
