@@ -127,8 +127,16 @@ class Server:
         return request(self.port, "GET", path, **kwargs)
 
 
+class SendfileCalls(list):
+    """(offset, count) of each sendfile(2) call, and the raw strace output in `raw`."""
+    raw = ""
+
+    def __repr__(self) -> str:
+        return f"{list(self)!r} from strace:\n{self.raw}"
+
+
 @contextlib.contextmanager
-def sendfile_trace(pids: list[int], directory: Path, expected_calls: int) -> Iterator[list[tuple[str, str]]]:
+def sendfile_trace(pids: list[int], directory: Path, expected_calls: int) -> Iterator[SendfileCalls]:
     """Trace sendfile(2) in the given processes while the block runs; the yielded list is filled
     afterwards with (offset, count) of each call. Skips the test where strace is missing or may
     not attach."""
@@ -138,7 +146,7 @@ def sendfile_trace(pids: list[int], directory: Path, expected_calls: int) -> Ite
     if strace is None:
         pytest.skip("strace is not installed")
     trace, messages = directory / "strace.out", directory / "strace.err"
-    calls: list[tuple[str, str]] = []
+    calls = SendfileCalls()
     with open(messages, "wb") as err:
         tracer = subprocess.Popen(
             [strace, "-f", "-e", "trace=sendfile", "-o", str(trace)]
@@ -154,11 +162,19 @@ def sendfile_trace(pids: list[int], directory: Path, expected_calls: int) -> Ite
         wait_until(attached, 10, "strace to attach to the workers")
         yield calls
         # The client can hold every byte before strace has written the finished call out.
-        wait_until(lambda: trace.exists() and trace.read_text().count("sendfile(") >= expected_calls,
-                   10, f"strace to record {expected_calls} sendfile calls")
+        try:
+            wait_until(lambda: trace.exists() and len(_sendfile_calls(trace.read_text())) >= expected_calls,
+                       10, f"strace to record {expected_calls} sendfile calls")
+        except AssertionError:
+            pass  # the caller's assertions say what is missing, with the whole trace
     finally:
         tracer.send_signal(signal.SIGINT)
         tracer.wait(timeout=10)
+    calls.raw = trace.read_text()
+    calls.extend(_sendfile_calls(calls.raw))
+
+
+def _sendfile_calls(trace: str) -> list[tuple[str, str]]:
     # A call another thread's output interrupts is written as "sendfile(out, in, [offset], count
     # <unfinished ...>" and finished on a later line; both forms give offset and count.
-    calls.extend(re.findall(r"sendfile\(\d+, \d+, \[(\d+)\][^,]*, (\d+)[) ]", trace.read_text()))
+    return re.findall(r"sendfile\(\d+, \d+, \[(\d+)\][^,]*, (\d+)[) ]", trace)
