@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from spyglass.db import tables as t
+from spyglass.db.compiled import CompiledQuery
 from spyglass.db.engine import WRITE, write_lock
 from spyglass.db.unindexed import Unindexed
 from spyglass.images.model import CORE_ATTRIBUTES, Image, Location, Member
@@ -65,29 +66,43 @@ def _not_deleted(table: sa.Table) -> Any:
     return Unindexed(table.c.deleted) == sa.false()
 
 
-def _children_query() -> sa.CompoundSelect[Any]:
-    """Properties, tags and locations of a set of images as one UNION ALL: a row per child, its
-    kind first. Built once; executing a prepared statement is much cheaper than building one."""
-    ids = sa.bindparam("ids", expanding=True)
+def _children_union(image_ids: Any) -> sa.CompoundSelect[Any]:
+    """Properties, tags and locations of the images whose id matches `image_ids` (a condition
+    builder) as one UNION ALL: a row per child, its kind first."""
     text_null = sa.cast(sa.null(), sa.Text)
     p, tg, loc = t.image_properties, t.image_tags, t.image_locations
-    parts = [
-        sa.select(p.c.image_id, sa.literal(_PROPERTY).label("kind"), p.c.id, sa.cast(p.c.name, sa.Text),
-                  sa.cast(p.c.value, sa.Text), text_null)
-        .where(p.c.image_id.in_(ids), _not_deleted(p)),
-        sa.select(tg.c.image_id, sa.literal(_TAG), tg.c.id, sa.cast(tg.c.value, sa.Text), text_null, text_null)
-        .where(tg.c.image_id.in_(ids), _not_deleted(tg)),
-        sa.select(loc.c.image_id, sa.literal(_LOCATION), loc.c.id, sa.cast(loc.c.value, sa.Text),
+    return sa.union_all(
+        sa.select(p.c.image_id, sa.literal_column(str(_PROPERTY)).label("kind"), p.c.id.label("child_id"),
+                  sa.cast(p.c.name, sa.Text).label("first"), sa.cast(p.c.value, sa.Text).label("second"),
+                  text_null.label("third"))
+        .where(image_ids(p.c.image_id), _not_deleted(p)),
+        sa.select(tg.c.image_id, sa.literal_column(str(_TAG)), tg.c.id, sa.cast(tg.c.value, sa.Text),
+                  text_null, text_null)
+        .where(image_ids(tg.c.image_id), _not_deleted(tg)),
+        sa.select(loc.c.image_id, sa.literal_column(str(_LOCATION)), loc.c.id, sa.cast(loc.c.value, sa.Text),
                   sa.cast(loc.c.meta_data, sa.Text), sa.cast(loc.c.status, sa.Text))
-        .where(loc.c.image_id.in_(ids), _not_deleted(loc)),
-    ]
-    return sa.union_all(*parts).order_by(sa.literal_column("kind"), sa.literal_column("id"))
+        .where(image_ids(loc.c.image_id), _not_deleted(loc)),
+    )
+
+
+def _get_with_children() -> sa.Select[Any]:
+    """One live image and its children in one statement (one snapshot, one round trip): the image's
+    columns on every row, then a child's; a single row with NULL children when it has none."""
+    children = _children_union(lambda column: column == sa.bindparam("id")).subquery()
+    return (sa.select(t.images, children.c.kind, children.c.child_id, children.c.first, children.c.second,
+                      children.c.third)
+            .select_from(t.images.outerjoin(children, sa.true()))
+            .where(t.images.c.id == sa.bindparam("id"), _not_deleted(t.images))
+            .order_by(children.c.kind, children.c.child_id))
 
 
 _PROPERTY, _TAG, _LOCATION = 0, 1, 2
-_CHILDREN = _children_query()
+# A set of images' children, ordered as _hydrate expects. Built once: executing a prepared
+# statement is much cheaper than building one.
+_CHILDREN = (_children_union(lambda column: column.in_(sa.bindparam("ids", expanding=True)))
+             .order_by(sa.literal_column("kind"), sa.literal_column("child_id")))
+_IMAGE_COLUMNS = len(t.images.c)
 _ID_EXISTS = sa.select(t.images.c.id).where(t.images.c.id == sa.bindparam("id"))
-_GET_IMAGE = sa.select(t.images).where(t.images.c.id == sa.bindparam("id"), _not_deleted(t.images))
 
 
 class ImageRepository:
@@ -95,6 +110,7 @@ class ImageRepository:
         self.engine = engine
         self._writer = engine.execution_options(**{WRITE: True})
         self._write_lock = write_lock(engine)
+        self._get = CompiledQuery(engine, _get_with_children())
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sa.Connection]:
@@ -104,11 +120,15 @@ class ImageRepository:
     # -- reading ---------------------------------------------------------------------------------
 
     def get(self, image_id: str) -> Image | None:
-        with self.engine.begin() as conn:
-            row = conn.execute(_GET_IMAGE, {"id": image_id}).first()
-            if row is None:
-                return None
-            return self._hydrate(conn, [row])[0]
+        rows = self._get.rows({"id": image_id})
+        if not rows:
+            return None
+        image = _image(dict(zip(t.images.c.keys(), rows[0][:_IMAGE_COLUMNS])))
+        for row in rows:
+            kind, child_id, first, second, third = row[_IMAGE_COLUMNS:]
+            if kind is not None:
+                _add_child(image, kind, child_id, first, second, third)
+        return image
 
     def exists_including_deleted(self, image_id: str) -> bool:
         with self.engine.begin() as conn:
@@ -186,20 +206,12 @@ class ImageRepository:
 
     def _hydrate(self, conn: sa.Connection, rows: Sequence[sa.Row[Any]]) -> list[Image]:
         """Build images with their properties, tags and locations in one query, not three per image."""
-        images = [Image(**{name: row._mapping[name] for name in CORE_ATTRIBUTES}) for row in rows]
+        images = [_image(row._mapping) for row in rows]
         if not images:
             return images
         by_id = {image.id: image for image in images}
-        for image_id, kind, row_id, first, second, third in conn.execute(_CHILDREN, {"ids": list(by_id)}):
-            image = by_id[image_id]
-            if kind == _PROPERTY:
-                image.properties[first] = second if second is not None else ""
-            elif kind == _TAG:
-                if first not in image.tags:
-                    image.tags.append(first)
-            else:
-                image.locations.append(
-                    Location(url=first, metadata=json.loads(second or "{}"), status=third, id=row_id))
+        for image_id, kind, child_id, first, second, third in conn.execute(_CHILDREN, {"ids": list(by_id)}):
+            _add_child(by_id[image_id], kind, child_id, first, second, third)
         return images
 
     # -- writing ---------------------------------------------------------------------------------
@@ -362,6 +374,21 @@ def _live(image_id: str, expect_status: Iterable[str] | None) -> list[Any]:
     if expect_status is not None:
         where.append(t.images.c.status.in_(list(expect_status)))
     return where
+
+
+def _image(columns: Any) -> Image:
+    return Image(**{name: columns[name] for name in CORE_ATTRIBUTES})
+
+
+def _add_child(image: Image, kind: int, child_id: int, first: str, second: str | None,
+               third: str | None) -> None:
+    if kind == _PROPERTY:
+        image.properties[first] = second if second is not None else ""
+    elif kind == _TAG:
+        if first not in image.tags:
+            image.tags.append(first)
+    else:
+        image.locations.append(Location(url=first, metadata=json.loads(second or "{}"), status=third, id=child_id))
 
 
 def _member(row: sa.Row[Any]) -> Member:
