@@ -132,7 +132,12 @@ def build_app(conf: cfg.ConfigOpts) -> WSGIApp:
     api = ImagesApi(build_services(conf), conf)
     app: WSGIApp = health.healthcheck_middleware(api, conf)
     app = request_id.RequestId(app)
-    app = http_proxy_to_wsgi.HTTPProxyToWSGI(app, conf=conf)
+    # With `[oslo_middleware] enable_proxy_headers_parsing` off (the default) the proxy middleware
+    # passes requests through untouched, yet building its webob request costs a third of a small
+    # GET: it is only in the pipeline when it has something to do.
+    conf.register_opts(http_proxy_to_wsgi.OPTS, group="oslo_middleware")
+    if conf.oslo_middleware.enable_proxy_headers_parsing:
+        app = http_proxy_to_wsgi.HTTPProxyToWSGI(app, conf=conf)
     return app
 
 

@@ -326,3 +326,20 @@ def test_version_discovery(spyglass_server, path, status):
     assert stores.status_code == 200, stores.text
     listed = stores.json()["stores"]
     assert len(listed) == 1 and listed[0]["default"] is True and listed[0]["id"]
+
+
+FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "images.example.org"}
+
+
+def test_proxy_headers_ignored_by_default(spyglass_server):
+    versions = spyglass_server.session().get("/versions", headers=FORWARDED).json()["versions"]
+    assert {v["links"][0]["href"] for v in versions} == {f"{spyglass_server.url}/v2/"}
+
+
+def test_proxy_headers_parsed_when_enabled(new_server):
+    # Behind a TLS-terminating load balancer the links must name the address clients used.
+    server = new_server({"oslo_middleware.enable_proxy_headers_parsing": "true"})
+    versions = server.session().get("/versions", headers=FORWARDED).json()["versions"]
+    assert {v["links"][0]["href"] for v in versions} == {"https://images.example.org/v2/"}
+    plain = server.session().get("/versions").json()["versions"]
+    assert {v["links"][0]["href"] for v in plain} == {f"{server.url}/v2/"}
