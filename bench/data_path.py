@@ -4,6 +4,7 @@ limits measured in the same run:
 - hashing alone (md5, sha512, both in one loop, both on two threads), from memory;
 - writing the same bytes to a file on the same disk while computing md5 + sha512, fsync included
   (the server fsyncs before it activates an image), done several ways; the fastest is the limit;
+  one way again with the bytes received from a loopback TCP socket (an upload's work, no HTTP);
 - reading that file back after dropping it from the page cache (posix_fadvise DONTNEED);
 - loopback TCP: sendfile() of the source into a socket whose other end discards (what client and
   kernel alone can move).
@@ -35,9 +36,11 @@ from _common import (HOST, MiB, CpuMeter, Server, create_image, machine_descript
                      request, scratch_dir, self_cpu, spread, table)
 
 CHUNK = MiB
-# The raw variant that does what the filesystem store does per chunk (as of the commit it was
-# written for; the other variants show what a different scheme would give).
-SERVER_SCHEME = "md5 || sha512 || write, chunk by chunk (the store's scheme)"
+# The raw variant that does what the filesystem store does (spyglass.stores.pipeline: 1 MiB chunks,
+# 4 in flight), and the same fed from a loopback socket instead of a file: an upload's work
+# without HTTP. The other variants show what other schemes give.
+SERVER_SCHEME = "md5 || sha512 || write, pipelined (the store's scheme)"
+SOCKET_SCHEME = "md5 || sha512 || write, pipelined, from a loopback socket"
 
 
 def mbps(nbytes: int, seconds: float) -> float:
@@ -180,7 +183,7 @@ def write_hash_two_threads(src: Path, dst: Path) -> tuple[float, str]:
 
 def write_hash_three_threads(src: Path, dst: Path) -> tuple[float, str]:
     """Chunk by chunk, the write and md5 on helper threads while this one runs sha512; the next
-    chunk is read when all three are done (the filesystem store's scheme since it writes beside
+    chunk is read when all three are done (the filesystem store's scheme before it pipelined
     the hashing)."""
     t0 = time.perf_counter()
     md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha512()
@@ -206,6 +209,32 @@ def write_hash_three_threads(src: Path, dst: Path) -> tuple[float, str]:
 def write_hash_pipelined(src: Path, dst: Path, depth: int = 4) -> tuple[float, str]:
     """md5, sha512 and the write each on its own thread, overlapping chunk after chunk (a few
     chunks in flight): as parallel as the work can be on this machine."""
+    with open(src, "rb", buffering=0) as f:
+        return _pipelined(f.readinto, dst, depth)
+
+
+def socket_write_hash_pipelined(src: Path, dst: Path, depth: int = 4) -> tuple[float, str]:
+    """The same, with the bytes received from a loopback TCP socket that another thread fills
+    with sendfile(): what an upload adds to the raw limit before any HTTP."""
+    listener = socket.socket()
+    listener.bind((HOST, 0))
+    listener.listen(1)
+
+    def send() -> None:
+        with socket.create_connection(listener.getsockname()) as s, open(src, "rb") as f:
+            s.sendfile(f)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    conn, _ = listener.accept()
+    listener.close()
+    with conn:
+        result = _pipelined(lambda buf: conn.recv_into(buf, len(buf), socket.MSG_WAITALL), dst, depth)
+    sender.join()
+    return result
+
+
+def _pipelined(readinto, dst: Path, depth: int) -> tuple[float, str]:
     t0 = time.perf_counter()
     md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha512()
     lanes = [ThreadPoolExecutor(1) for _ in range(3)]
@@ -213,21 +242,20 @@ def write_hash_pipelined(src: Path, dst: Path, depth: int = 4) -> tuple[float, s
     free = deque(bytearray(CHUNK) for _ in range(depth))
     in_flight: deque[tuple[bytearray, list[Future]]] = deque()
     total = 0
-    with open(src, "rb", buffering=0) as f:
-        while True:
-            if not free:
-                buf, futures = in_flight.popleft()
-                for fut in futures:
-                    fut.result()
-                free.append(buf)
-            buf = free.popleft()
-            n = f.readinto(buf)
-            if not n:
-                break
-            view = memoryview(buf)[:n]
-            in_flight.append((buf, [lanes[0].submit(md5.update, view), lanes[1].submit(sha.update, view),
-                                    lanes[2].submit(_write_all, fd, view)]))
-            total += n
+    while True:
+        if not free:
+            buf, futures = in_flight.popleft()
+            for fut in futures:
+                fut.result()
+            free.append(buf)
+        buf = free.popleft()
+        n = readinto(buf)
+        if not n:
+            break
+        view = memoryview(buf)[:n]
+        in_flight.append((buf, [lanes[0].submit(md5.update, view), lanes[1].submit(sha.update, view),
+                                lanes[2].submit(_write_all, fd, view)]))
+        total += n
     for _, futures in in_flight:
         for fut in futures:
             fut.result()
@@ -374,8 +402,9 @@ def main() -> int:
                 raw.unlink()
                 variants = (("serial, one thread", write_hash_serial),
                             ("md5 || sha512, then write", write_hash_two_threads),
-                            (SERVER_SCHEME, write_hash_three_threads),
-                            ("md5 || sha512 || write, pipelined", write_hash_pipelined))
+                            ("md5 || sha512 || write, chunk by chunk", write_hash_three_threads),
+                            (SERVER_SCHEME, write_hash_pipelined),
+                            (SOCKET_SCHEME, socket_write_hash_pipelined))
                 for name, fn in variants:
                     rate, digest = fn(src, raw)
                     assert digest == md5
@@ -432,14 +461,14 @@ def main() -> int:
     m = {name: median(values) for name, values in results.items()}
     best_raw_name = max((n for n in m if n.startswith("raw: write+md5")), key=lambda n: m[n])
     best_raw = m[best_raw_name]
-    server_style = m[f"raw: write+md5+sha512+fsync, {SERVER_SCHEME}"]
+    socket_fed = m[f"raw: write+md5+sha512+fsync, {SOCKET_SCHEME}"]
     cold_read = m["raw: read back, cold (fadvise DONTNEED)"]
     ratios = [
         ["upload (http.client)", f"{m['server: upload, http.client+sendfile']:.0f}",
          f"best raw write+hash ({best_raw:.0f})", f"{m['server: upload, http.client+sendfile'] / best_raw:.0%}"],
         ["upload (http.client)", f"{m['server: upload, http.client+sendfile']:.0f}",
-         f"raw write+hash, the store's scheme ({server_style:.0f})",
-         f"{m['server: upload, http.client+sendfile'] / server_style:.0%}"],
+         f"raw write+hash fed from a loopback socket ({socket_fed:.0f})",
+         f"{m['server: upload, http.client+sendfile'] / socket_fed:.0%}"],
         ["download cold (http.client)", f"{m['server: download cold, http.client']:.0f}",
          f"raw cold read ({cold_read:.0f})", f"{m['server: download cold, http.client'] / cold_read:.0%}"],
         ["download page cache (http.client)", f"{m['server: download page cache, http.client']:.0f}",
@@ -460,8 +489,8 @@ def main() -> int:
     paired = []
     for label, num, den in (
             ("upload / best raw write+hash", "server: upload, http.client+sendfile", best_raw_name),
-            ("upload / raw write+hash, the store's scheme", "server: upload, http.client+sendfile",
-             f"raw: write+md5+sha512+fsync, {SERVER_SCHEME}"),
+            ("upload / raw write+hash fed from a loopback socket", "server: upload, http.client+sendfile",
+             f"raw: write+md5+sha512+fsync, {SOCKET_SCHEME}"),
             ("download cold / raw cold read", "server: download cold, http.client",
              "raw: read back, cold (fadvise DONTNEED)")):
         per_run = [a / b for a, b in zip(results[num], results[den])]

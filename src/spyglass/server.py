@@ -34,6 +34,10 @@ What this relies on in gunicorn 27 (arbiter.py, workers/gthread.py):
   requests: a thread streaming for hours does not get its worker killed.
 - gunicorn puts no limit on request bodies, only on the request line and header fields. A client
   that disconnects mid-body shows as a short read (b"" before Content-Length), not an exception.
+- A body of known length is environ["wsgi.input"], a Body whose reader is a LengthReader: its
+  `length` is what is left to read of the body, its `unreader` holds what the parser read past
+  the headers (take_buffered() / unread()), and environ["gunicorn.socket"] is the connection.
+  After the response, parser.finish_body() drains `length` more bytes before the next request.
 - The application is built by BaseApplication.wsgi() -> load() in each worker after fork (no
   preload_app), so no database engine or open file crosses a fork.
 """
@@ -53,9 +57,11 @@ from typing import TYPE_CHECKING, Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.errors import HaltServer
+from gunicorn.http.body import Body, LengthReader
 from gunicorn.workers.gthread import ThreadWorker
 
 from spyglass import health
+from spyglass.api.data import READINTO_KEY
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -91,15 +97,68 @@ def _pre_request(worker: ThreadWorker, req: Any) -> None:
         req.force_close()
 
 
-def _close_after_errors(app: WSGIApplication) -> WSGIApplication:
-    """An error answered to a request with a body may leave most of that body unread (a refused
-    multi-GiB upload); gunicorn then drops the connection instead of reading it all, so the
-    response must say "Connection: close" or the client would send its next request into a closed
-    connection. Applications cannot set hop-by-hop headers, hence this hook into the request."""
+class _SocketBody:
+    """A request body of known length, read straight from the socket into the caller's buffer
+    (READINTO_KEY in the environ). gunicorn's own reader allocates a new bytes object per recv()
+    and copies it through two buffers: for an upload that is as much CPU as writing the bytes to
+    disk, on the cores that hash them.
+
+    It takes over from gunicorn only when first called, so a handler that reads wsgi.input instead
+    is unaffected (one handler must not use both). It keeps gunicorn's count of the body bytes still unread (LengthReader.length)
+    right, so that the connection can carry the next request, or, after a short body, is closed.
+    """
+
+    def __init__(self, body: Body, sock: socket.socket) -> None:
+        self._body = body
+        self._sock = sock
+        self._head: memoryview | None = None
+
+    def _take_buffered(self) -> memoryview:
+        # What gunicorn's parser read ahead of the headers is the body's start (not yet counted
+        # out of the reader's length), and may run past the body into the next request on the
+        # connection: that part is given back.
+        reader = self._body.reader
+        ahead = reader.unreader.take_buffered()
+        mine = ahead[:reader.length]
+        if len(ahead) > len(mine):
+            reader.unreader.unread(ahead[len(mine):])
+        reader.length -= len(mine)
+        return memoryview(mine)
+
+    def __call__(self, buffer: memoryview) -> int:
+        if self._head is None:
+            self._head = self._take_buffered()
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        reader = self._body.reader
+        want = min(len(buffer), reader.length)
+        if want == 0:
+            return 0
+        n = self._sock.recv_into(buffer, want, socket.MSG_WAITALL)
+        reader.length -= n
+        return n
+
+
+def _wrap_app(app: WSGIApplication) -> WSGIApplication:
+    """What the application needs from the server beyond WSGI:
+
+    - the body reader above, for bodies of known length;
+    - "Connection: close" after an error answered to a request with a body: the error may leave
+      most of that body unread (a refused multi-GiB upload), and gunicorn then drops the
+      connection instead of reading it all, so the client must not send its next request into
+      it. Applications cannot set hop-by-hop headers, hence this hook into the request.
+    """
 
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         has_body = environ.get("CONTENT_LENGTH") not in (None, "", "0") or \
             "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        body = environ.get("wsgi.input")
+        sock = environ.get("gunicorn.socket")
+        if isinstance(body, Body) and isinstance(body.reader, LengthReader) and sock is not None:
+            environ[READINTO_KEY] = _SocketBody(body, sock)
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             if has_body and status[:1] in ("4", "5"):
@@ -277,7 +336,7 @@ class _Application(BaseApplication):
 
     def load(self) -> WSGIApplication:
         # Runs in each worker after fork (BaseApplication.wsgi() from Worker.load_wsgi()).
-        return _close_after_errors(self._app_factory(self.conf))
+        return _wrap_app(self._app_factory(self.conf))
 
     def run(self) -> None:
         arbiter = _DrainingArbiter(self, self.conf.drain_delay)

@@ -3,6 +3,8 @@ that must leave the image queued with no bytes stored."""
 from __future__ import annotations
 
 import hashlib
+import http.client
+import json
 import os
 import socket
 import time
@@ -117,6 +119,59 @@ def test_connection_stays_usable_after_a_refused_upload(project):
         body = iter([os.urandom(65536)] * 32)  # chunked, 2 MiB
         assert _upload(project, image["id"], body).status_code == 409
         assert project.get(f"/v2/images/{image['id']}").status_code == 200
+
+
+def _read_response(stream) -> tuple[int, dict[str, str], bytes]:
+    status = int(stream.readline().split()[1])
+    headers = {}
+    while (line := stream.readline().strip()):
+        name, _, value = line.decode().partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, stream.read(int(headers.get("content-length", 0)))
+
+
+@pytest.mark.parametrize("size", [100, 3 * 1024 * 1024 + 5])
+def test_upload_and_the_next_request_in_one_write(spyglass_server, project, size):
+    # Headers, body and the next request arrive together, so the server has read past the body
+    # before the upload starts: those bytes are the image's end and the next request's start.
+    image = _create(project)
+    data = os.urandom(size)
+    identity = "".join(f"{k}: {v}\r\n" for k, v in project.headers.items() if k.startswith("X-"))
+    upload = (f"PUT /v2/images/{image['id']}/file HTTP/1.1\r\nHost: {HOST}\r\n{identity}"
+              f"Content-Type: application/octet-stream\r\nContent-Length: {size}\r\n\r\n").encode() + data
+    show = f"GET /v2/images/{image['id']} HTTP/1.1\r\nHost: {HOST}\r\n{identity}\r\n".encode()
+    with socket.create_connection((HOST, spyglass_server.port), timeout=30) as sock:
+        sock.sendall(upload + show)
+        stream = sock.makefile("rb")
+        status, headers, _ = _read_response(stream)
+        assert status == 204
+        assert headers.get("connection") != "close"
+        status, _, body = _read_response(stream)
+    assert status == 200, body
+    shown = json.loads(body)
+    assert (shown["status"], shown["size"], shown["checksum"]) == ("active", size, hashlib.md5(data).hexdigest())
+    assert project.get(f"/v2/images/{image['id']}/file").content == data
+
+
+def test_uploads_one_after_another_on_one_connection(spyglass_server, project):
+    images = [_create(project) for _ in range(3)]
+    payloads = [os.urandom(n) for n in (1, 1024 * 1024, 2 * 1024 * 1024 + 3)]
+    identity = {k: v for k, v in project.headers.items() if k.startswith("X-")}
+    conn = http.client.HTTPConnection(HOST, spyglass_server.port, timeout=30)
+    try:
+        for image, data in zip(images, payloads):
+            conn.request("PUT", f"/v2/images/{image['id']}/file", body=data,
+                         headers={"Content-Type": "application/octet-stream", **identity})
+            first_socket = first_socket if image is not images[0] else conn.sock
+            resp = conn.getresponse()
+            assert resp.status == 204, resp.read()
+            resp.read()
+            assert resp.getheader("Connection") != "close"
+            assert conn.sock is first_socket  # the same connection all along
+    finally:
+        conn.close()
+    for image, data in zip(images, payloads):
+        assert project.get(f"/v2/images/{image['id']}/file").content == data
 
 
 def test_declared_size_that_does_not_match_leaves_image_queued(spyglass_server, project):

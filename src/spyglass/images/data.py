@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from spyglass.context import RequestContext
@@ -28,17 +28,31 @@ class IncompleteUpload(Exception):
     """The client sent fewer bytes than it declared (a dropped connection)."""
 
 
-def _inspected(chunks: Iterable[bytes], inspector: ContentInspector,
-               declared_length: int | None) -> Iterator[bytes]:
-    received = 0
-    for chunk in chunks:
-        received += len(chunk)
-        if declared_length is not None and received > declared_length:
-            raise BadRequest(f"Request body is longer than the {declared_length} bytes declared")
-        inspector.feed(chunk)
-        yield chunk
-    if declared_length is not None and received != declared_length:
-        raise IncompleteUpload(f"received {received} of {declared_length} bytes")
+class _CheckedBody:
+    """The upload body as the store reads it: counted against the declared length, and shown to
+    the content inspector on its way."""
+
+    def __init__(self, fill: Callable[[memoryview], int], inspector: ContentInspector,
+                 declared_length: int | None) -> None:
+        self._fill = fill
+        self._inspector = inspector
+        self._declared = declared_length
+        self.received = 0
+
+    def __call__(self, buffer: memoryview) -> int:
+        n = self._fill(buffer)
+        declared = self._declared
+        if n == 0:
+            if declared is not None and self.received != declared:
+                raise IncompleteUpload(f"received {self.received} of {declared} bytes")
+            return 0
+        self.received += n
+        if declared is not None and self.received > declared:
+            raise BadRequest(f"Request body is longer than the {declared} bytes declared")
+        chunk = buffer[:n]
+        # The store reuses its buffers: what the inspector keeps must be a copy.
+        self._inspector.feed(bytes(chunk) if self._inspector.wants_data else chunk)
+        return n
 
 
 class ImageData:
@@ -47,8 +61,9 @@ class ImageData:
         self.journal = journal
         self.inspection = inspection
 
-    def upload(self, ctx: RequestContext, image_id: str, chunks: Iterable[bytes],
+    def upload(self, ctx: RequestContext, image_id: str, fill: Callable[[memoryview], int],
                declared_length: int | None) -> Image:
+        """Store the body that `fill` reads into the buffers it is given (0 at the end)."""
         svc = self.images
         image = svc.authorized(ctx, image_id, "upload_image")
         if image.status != states.QUEUED:
@@ -71,7 +86,7 @@ class ImageData:
                 vmdk_allowed_types=self.inspection.vmdk_allowed_types,
                 gpt_safety_checks_nonfatal=self.inspection.gpt_safety_checks_nonfatal)
             try:
-                stored = store.add(image_id, _inspected(chunks, inspector, declared_length), max_size=cap)
+                stored = store.add(image_id, _CheckedBody(fill, inspector, declared_length), max_size=cap)
             except BaseException:
                 self._requeue(image_id)
                 raise

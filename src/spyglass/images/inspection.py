@@ -118,7 +118,12 @@ class ContentInspector:
         # Those still being fed; shrinks as each one decides, usually to nothing within 256 KiB.
         self._active = list(self._inspectors)
 
-    def feed(self, chunk: bytes) -> None:
+    @property
+    def wants_data(self) -> bool:
+        """False once no inspector needs more bytes: feed() then only counts them."""
+        return bool(self._active) and not self._finished
+
+    def feed(self, chunk: bytes | memoryview) -> None:
         if self._finished:
             raise RuntimeError("feed() after finish()")
         self._size += len(chunk)

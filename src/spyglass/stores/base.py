@@ -1,7 +1,7 @@
 """The one interface every store implements."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -42,8 +42,9 @@ class Reader(Protocol):
 class Store(Protocol):
     scheme: str
 
-    def add(self, image_id: str, chunks: Iterable[bytes], *, max_size: int) -> StoredData:
-        """Store the stream. On any exception nothing is left behind."""
+    def add(self, image_id: str, fill: Callable[[memoryview], int], *, max_size: int) -> StoredData:
+        """Store what `fill` reads into the buffers it is given (0 at the end), with its md5 and
+        sha512 (spyglass.stores.pipeline). On any exception nothing is left behind."""
         ...
 
     def open(self, url: str, offset: int = 0, length: int | None = None) -> Reader: ...

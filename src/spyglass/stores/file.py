@@ -2,21 +2,16 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
-from spyglass.stores.base import DataNotFound, SizeLimitExceeded, StoreError, StoredData
-from spyglass.stores.hashing import HASH_ALGO, MultiHasher
+from spyglass.stores import pipeline
+from spyglass.stores.base import DataNotFound, StoreError, StoredData
 
 
-_writer_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="file-store-write")
-
-
-def _write_all(fd: int, chunk: bytes) -> None:
-    view = memoryview(chunk)
+def _write_all(fd: int, view: memoryview) -> None:
     while view:
         view = view[os.write(fd, view):]
 
@@ -61,23 +56,13 @@ class FilesystemStore:
     def partial_path_for(self, image_id: str) -> Path:
         return self.directory / f"{image_id}.partial"
 
-    def add(self, image_id: str, chunks: Iterable[bytes], *, max_size: int) -> StoredData:
+    def add(self, image_id: str, fill: pipeline.Fill, *, max_size: int) -> StoredData:
         final = self.path_for(image_id)
         partial = self.partial_path_for(image_id)
-        hasher = MultiHasher()
         try:
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
             try:
-                for chunk in chunks:
-                    if hasher.size + len(chunk) > max_size:
-                        raise SizeLimitExceeded(f"image data exceeds the limit of {max_size} bytes")
-                    # The write runs beside the two digests: all three release the GIL, so the
-                    # chunk costs the slowest of them rather than their sum.
-                    writing = _writer_pool.submit(_write_all, fd, chunk)
-                    try:
-                        hasher.update(chunk)
-                    finally:
-                        writing.result()
+                digests = pipeline.pump(fill, lambda chunk: _write_all(fd, chunk), max_size=max_size)
                 # The bytes must be on disk before the image can become active.
                 os.fsync(fd)
             finally:
@@ -89,8 +74,8 @@ class FilesystemStore:
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-        return StoredData(url=final.as_uri(), size=hasher.size, checksum=hasher.checksum,
-                          hash_algo=HASH_ALGO, hash_value=hasher.hash_value)
+        return StoredData(url=final.as_uri(), size=digests.size, checksum=digests.checksum,
+                          hash_algo=pipeline.HASH_ALGO, hash_value=digests.hash_value)
 
     def _path(self, url: str) -> Path:
         parsed = urlparse(url)
