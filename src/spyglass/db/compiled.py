@@ -32,9 +32,10 @@ class CompiledQuery:
         self._bind: dict[str, Processor] = {
             name: param.type.dialect_impl(dialect).bind_processor(dialect) for name, param in binds.items()}
         self._defaults = {name: param.value for name, param in binds.items() if param.value is not None}
-        self._result: list[Processor] = [
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in stmt.selected_columns]
-        self._convert = any(self._result)
+        # (position, processor) of the result columns the dialect converts (on SQLite: booleans
+        # and timestamps); the others come out of the driver as they are.
+        self._convert = [(i, process) for i, column in enumerate(stmt.selected_columns)
+                         if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))]
 
     def _params(self, values: Mapping[str, Any]) -> Any:
         merged = {**self._defaults, **values}
@@ -54,12 +55,16 @@ class CompiledQuery:
                 fetched = cursor.fetchall()
             finally:
                 cursor.close()
-            # Ends the driver's implicit transaction where there is one (not on SQLite here).
-            raw.rollback()
         finally:
+            # Back to the pool, which rolls back the driver's implicit transaction if it has one.
             raw.close()
         if not self._convert:
             return [tuple(row) for row in fetched]
-        processors = self._result
-        return [tuple(value if process is None or value is None else process(value)
-                      for process, value in zip(processors, row)) for row in fetched]
+        rows = []
+        for fetched_row in fetched:
+            row = list(fetched_row)
+            for i, process in self._convert:
+                if row[i] is not None:
+                    row[i] = process(row[i])
+            rows.append(tuple(row))
+        return rows
