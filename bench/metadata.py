@@ -55,9 +55,11 @@ def ensure_wrk(install: bool) -> str:
     raise SystemExit("wrk is needed: `apt-get install wrk` (or run this with --install-wrk as root)")
 
 
-def run_wrk(wrk: str, port: int, script: str, clients: int, seconds: float, *args: str) -> dict[str, Any]:
+def run_wrk(wrk: str, port: int, script: str, clients: int, seconds: float, *args: str,
+            headers: dict[str, str] | None = None) -> dict[str, Any]:
     threads = 1 if clients == 1 else 2
-    cmd = [wrk, f"-t{threads}", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "60s",
+    extra = [f"-H{name}: {value}" for name, value in (headers or {}).items()]
+    cmd = [wrk, f"-t{threads}", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "60s", *extra,
            "-s", str(WRK_DIR / script), f"http://{HOST}:{port}", "--", *args]
     cpu0, t0 = self_cpu(), time.perf_counter()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout

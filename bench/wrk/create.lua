@@ -6,5 +6,10 @@ function request()
    local body = string.format(
       '{"name": "bench-%d-%d", "disk_format": "raw", "container_format": "bare", ' ..
       '"tags": ["bench"], "os_distro": "ubuntu"}', tid, sent)
-   return wrk.format("POST", "/v2/images", {["Content-Type"] = "application/json"}, body)
+   -- Headers given to wrk.format replace wrk's own (-H on the command line): keep those.
+   local headers = {["Content-Type"] = "application/json"}
+   for name, value in pairs(wrk.headers) do
+      headers[name] = value
+   end
+   return wrk.format("POST", "/v2/images", headers, body)
 end

@@ -254,6 +254,21 @@ def test_dropped_connection_leaves_image_queued_without_bytes(spyglass_server, p
     assert _stored_files(spyglass_server, image["id"]) == []
 
 
+def test_client_silent_mid_upload_times_out_and_leaves_image_queued(new_server):
+    server = new_server({"client_socket_timeout": 1})
+    session = server.session(project_id=uuid.uuid4().hex)
+    image = _create(session)
+    sock = _start_slow_upload(server.port, image["id"], total=8 * 1024 * 1024, sent=3 * 1024 * 1024 + 7,
+                              headers={k: v for k, v in session.headers.items() if k.startswith("X-")})
+    try:
+        _wait_for_status(session, image["id"], "saving")
+        # Nothing more is sent: after client_socket_timeout the server gives up on the body.
+        _wait_for_status(session, image["id"], "queued", timeout=20)
+        assert _stored_files(server, image["id"]) == []
+    finally:
+        sock.close()
+
+
 def test_server_killed_mid_upload_restarts_with_image_queued_and_no_bytes(new_server):
     server = new_server()
     admin = server.session()
