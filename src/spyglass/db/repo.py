@@ -102,7 +102,6 @@ _PROPERTY, _TAG, _LOCATION = 0, 1, 2
 _CHILDREN = (_children_union(lambda column: column.in_(sa.bindparam("ids", expanding=True)))
              .order_by(sa.literal_column("kind"), sa.literal_column("child_id")))
 _IMAGE_COLUMNS = len(t.images.c)
-_ID_EXISTS = sa.select(t.images.c.id).where(t.images.c.id == sa.bindparam("id"))
 
 
 class ImageRepository:
@@ -129,10 +128,6 @@ class ImageRepository:
             if kind is not None:
                 _add_child(image, kind, child_id, first, second, third)
         return image
-
-    def exists_including_deleted(self, image_id: str) -> bool:
-        with self.engine.begin() as conn:
-            return conn.execute(_ID_EXISTS, {"id": image_id}).first() is not None
 
     def member_of(self, image_id: str, project_id: str | None) -> Member | None:
         if project_id is None:

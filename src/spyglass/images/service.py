@@ -94,9 +94,9 @@ class ImageService:
         self._check_visibility_policy(ctx, image)
         _check_quota("image properties", len(image.properties), self.quotas.properties)
         _check_quota("image tags", len(image.tags), self.quotas.tags)
-        if self.repo.exists_including_deleted(image.id):
-            raise Conflict(f"Image ID {image.id} already exists!")
         try:
+            # A taken ID, of a deleted image too (its row stays), fails the insert itself: no
+            # look-up first, which would cost a transaction per create.
             self.repo.create(image)
         except db.Conflict:
             raise Conflict(f"Image ID {image.id} already exists!") from None
