@@ -1,17 +1,19 @@
-"""Hot read queries compiled once by SQLAlchemy and run straight on a DBAPI cursor.
+"""Hot statements compiled once by SQLAlchemy and run straight on a DBAPI cursor.
 
 An image GET is one indexed lookup: SQLite answers it in about 10 microseconds, while SQLAlchemy's
 per-execution machinery around it (pool checkout, the transaction and its events, the execution
-context, result objects) costs more than 100. For the few queries every request runs, this module
+context, result objects) costs more than 100, and about as much again for each insert of an image
+create. For the few statements most requests run, this module
 keeps what SQLAlchemy does once (compiling the statement for the engine's dialect, in its
 paramstyle, and the types' bind and result processors) and skips what it does per execution. The
 SQL still comes from SQLAlchemy expressions, so it follows the dialect like every other query.
 
-A query here is one statement, so it reads one consistent snapshot without a transaction around it.
+A read here is one statement, so it sees one consistent snapshot without a transaction around it;
+writes run in spyglass.db.engine.raw_write_transaction.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,8 +21,8 @@ import sqlalchemy as sa
 Processor = Callable[[Any], Any] | None
 
 
-class CompiledQuery:
-    def __init__(self, engine: sa.Engine, stmt: sa.Select[Any]) -> None:
+class CompiledStatement:
+    def __init__(self, engine: sa.Engine, stmt: sa.Select[Any] | sa.Insert) -> None:
         dialect = engine.dialect
         compiled = stmt.compile(dialect=dialect)
         self.engine = engine
@@ -34,7 +36,8 @@ class CompiledQuery:
         self._defaults = {name: param.value for name, param in binds.items() if param.value is not None}
         # (position, processor) of the result columns the dialect converts (on SQLite: booleans
         # and timestamps); the others come out of the driver as they are.
-        self._convert = [(i, process) for i, column in enumerate(stmt.selected_columns)
+        columns = stmt.selected_columns if isinstance(stmt, sa.Select) else []
+        self._convert = [(i, process) for i, column in enumerate(columns)
                          if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))]
 
     def _params(self, values: Mapping[str, Any]) -> Any:
@@ -46,7 +49,13 @@ class CompiledQuery:
             return merged
         return tuple(merged[name] for name in self._order)
 
+    def execute_many(self, cursor: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per row on `cursor` (a DBAPI cursor in a transaction)."""
+        if rows:
+            cursor.executemany(self.sql, [self._params(row) for row in rows])
+
     def rows(self, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run a SELECT on a connection of its own; its rows, converted as SQLAlchemy would."""
         raw = self.engine.raw_connection()
         try:
             cursor = raw.cursor()

@@ -48,6 +48,29 @@ def create_engine(url: str, *, sqlite_busy_timeout: int = 30, **kwargs: Any) -> 
     return engine
 
 
+@contextlib.contextmanager
+def raw_write_transaction(engine: sa.Engine) -> Iterator[Any]:
+    """A DBAPI cursor in a write transaction, committed when the block ends (rolled back on an
+    exception), for spyglass.db.compiled statements. The caller holds the write lock."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            if engine.dialect.name == "sqlite":
+                # As _on_begin does for SQLAlchemy's transactions; other drivers begin implicitly.
+                cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                raw.rollback()
+                raise
+            raw.commit()
+        finally:
+            cursor.close()
+    finally:
+        raw.close()
+
+
 class SqliteWriteLock:
     """Writers of one SQLite file take turns here before BEGIN IMMEDIATE.
 
