@@ -22,10 +22,11 @@ def new_server(tmp_path: Path) -> Iterator[Callable[..., SpyglassServer]]:
     """Start private servers (for crash and restart tests); all are killed at the end."""
     servers: list[SpyglassServer] = []
 
-    def start(options: dict[str, object] | None = None, data_dir: Path | None = None) -> SpyglassServer:
+    def start(options: dict[str, object] | None = None, data_dir: Path | None = None,
+              file_size_limit: int | None = None) -> SpyglassServer:
         server = make_server(data_dir or tmp_path / f"server-{len(servers)}", options)
         servers.append(server)
-        return server.start()
+        return server.start(file_size_limit=file_size_limit)
 
     yield start
     for server in servers:

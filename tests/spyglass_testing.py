@@ -3,6 +3,7 @@ conftest.py and by tests that need a server of their own)."""
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -58,11 +59,18 @@ class SpyglassServer:
     def db_sync(self) -> None:
         subprocess.run([*SPYGLASS, "db", "sync", *self._args()], check=True, capture_output=True, timeout=120)
 
-    def start(self, timeout: float = 60.0) -> "SpyglassServer":
+    def start(self, timeout: float = 60.0, file_size_limit: int | None = None) -> "SpyglassServer":
+        """file_size_limit: RLIMIT_FSIZE of the server, so that writing a larger file fails with
+        EFBIG as on a full disk (Python ignores the SIGXFSZ that comes with it)."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
+
+        def limit_files() -> None:
+            if file_size_limit is not None:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
         self.process = subprocess.Popen(
             [*SPYGLASS, "serve", *self._args(), "--bind", f"{HOST}:{self.port}"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=limit_files)
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:

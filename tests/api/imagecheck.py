@@ -13,6 +13,7 @@ import requests
 REASONS = {
     400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
     413: "Request Entity Too Large", 415: "Unsupported Media Type", 416: "Request Range Not Satisfiable",
+    503: "Service Unavailable",
 }
 PATCH_21 = "application/openstack-images-v2.1-json-patch"
 PATCH_20 = "application/openstack-images-v2.0-json-patch"

@@ -13,6 +13,7 @@ import uuid
 import pytest
 import requests
 
+from imagecheck import assert_error
 from sample_images import qcow2
 
 from spyglass_testing import HOST
@@ -267,6 +268,22 @@ def test_client_silent_mid_upload_times_out_and_leaves_image_queued(new_server):
         assert _stored_files(server, image["id"]) == []
     finally:
         sock.close()
+
+
+def test_store_write_failure_answers_503_and_leaves_image_queued(new_server):
+    # The store's disk refuses to grow the file past 4 MiB (EFBIG, as ENOSPC on a full disk)
+    # while the write runs on its own thread beside the hashing.
+    server = new_server(file_size_limit=4 * 1024 * 1024)
+    session = server.session(project_id=uuid.uuid4().hex)
+    image = _create(session)
+    resp = _upload(session, image["id"], os.urandom(8 * 1024 * 1024), Accept="application/json")
+    assert_error(resp, 503, "store could not save", "File too large")
+    assert session.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
+    assert _stored_files(server, image["id"]) == []
+    # The image takes an upload that fits once the store can write it.
+    data = os.urandom(1024 * 1024)
+    assert _upload(session, image["id"], data).status_code == 204
+    assert session.get(f"/v2/images/{image['id']}/file").content == data
 
 
 def test_server_killed_mid_upload_restarts_with_image_queued_and_no_bytes(new_server):
