@@ -90,7 +90,7 @@ def inprocess_rates(work: Path, seconds: float, preload: int = 0) -> dict[str, f
     from spyglass.app import build_services
     from spyglass.context import RequestContext
     from spyglass.db.repo import ImageRepository
-    from spyglass.images.model import Image
+    from spyglass.model import Image
 
     data_dir = work / "inprocess"
     data_dir.mkdir()

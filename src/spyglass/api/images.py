@@ -8,7 +8,7 @@ import webob.exc
 
 from spyglass.api.base import Services, context, json_response, read_json, read_json_object
 from spyglass.api.views import image_view
-from spyglass.images.model import Image
+from spyglass.model import Image
 from spyglass.images.patch import MEDIA_TYPES, parse_patch
 
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from spyglass.images.model import Image, Member
+from spyglass.model import Image, Member
 
 
 def isotime(value: datetime | None) -> str | None:

@@ -14,7 +14,7 @@ from spyglass.db import tables as t
 from spyglass.db.compiled import CompiledStatement
 from spyglass.db.engine import WRITE, raw_write_transaction, write_lock
 from spyglass.db.unindexed import Unindexed
-from spyglass.images.model import CORE_ATTRIBUTES, Image, Location, Member
+from spyglass.model import CORE_ATTRIBUTES, Image, Location, Member
 
 NULLABLE_SORT_KEYS = frozenset(c.name for c in t.images.c if c.nullable)
 

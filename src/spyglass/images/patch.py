@@ -12,7 +12,7 @@ from typing import Any
 
 from spyglass.images import properties as props
 from spyglass.images.errors import BadRequest, Conflict, Forbidden
-from spyglass.images.model import Image
+from spyglass.model import Image
 
 OPERATIONS = ("add", "replace", "remove")
 MEDIA_TYPES = {

@@ -12,7 +12,7 @@ from spyglass.images import properties as props
 from spyglass.images import states
 from spyglass.images.errors import BadRequest, Conflict, Forbidden, NotFound, QuotaExceeded
 from spyglass.images.listing import Limits, build_query
-from spyglass.images.model import Image
+from spyglass.model import Image
 from spyglass.images.patch import PatchOp, apply_patch
 from spyglass.images.policy import Policy
 from spyglass.stores.registry import StoreRegistry

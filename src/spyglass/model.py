@@ -1,4 +1,8 @@
-"""The image as the service sees it, independent of HTTP and of the database rows."""
+"""The image as the service sees it, independent of HTTP and of the database rows.
+
+Plain data, shared by every layer: the repository (spyglass.db) returns these, the image service
+(spyglass.images) works on them and the API (spyglass.api) renders them, so none of those
+packages imports another against the api -> images -> db direction to reach them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
