@@ -249,6 +249,25 @@ class Server:
         self.stop()
 
 
+def wait_for_http(proc: subprocess.Popen[bytes], port: int, path: str, *, what: str, log_file: Path,
+                  warm_ups: int = 0, headers: dict[str, str] | None = None, timeout: float = 60) -> None:
+    """Poll GET `path` until it answers 200, then send `warm_ups` more (workers that build their
+    application on first use); fail if the process exits or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited: see {log_file}")
+        try:
+            if request(port, "GET", path, headers=headers)[0] == 200:
+                for _ in range(warm_ups):
+                    request(port, "GET", path, headers=headers)
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not come up within {timeout:.0f} s: see {log_file}")
+
+
 @contextmanager
 def scratch_dir(parent: str | None, prefix: str, keep: bool = False) -> Iterator[Path]:
     path = fresh_data_dir(parent, prefix)

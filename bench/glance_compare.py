@@ -24,13 +24,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (HOST, Server, free_port, machine_description, median, request,  # noqa: E402
-                     scratch_dir, spread, table)
+from _common import (HOST, Server, free_port, machine_description, median, scratch_dir,  # noqa: E402
+                     spread, table, wait_for_http)
 from metadata import ensure_wrk, run_wrk, write_ids  # noqa: E402
 
 GLANCE_REQUIREMENT = "glance==33.*"
@@ -122,19 +121,9 @@ config_file = {work / 'glance-api-paste.ini'}
                  "--threads", str(self.threads), "--bind", f"{HOST}:{self.port}",
                  "glance.common.wsgi_app:init_app()"],
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"Glance exited: see {self.log_file}")
-            try:
-                if request(self.port, "GET", "/v2/images?limit=1", headers=IDENTITY)[0] == 200:
-                    for _ in range(self.workers * 4):  # every worker loads its app on first use
-                        request(self.port, "GET", "/v2/images?limit=1", headers=IDENTITY)
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"Glance did not come up within 120 s: see {self.log_file}")
+        wait_for_http(self.proc, self.port, "/v2/images?limit=1", what="Glance", log_file=self.log_file,
+                      warm_ups=self.workers * 4, headers=IDENTITY, timeout=120)
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -15,20 +15,17 @@ Usage: .venv/bin/python bench/server_compare.py [--rounds N] [--seconds S] [--si
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (HOST, Server, create_image, free_port, machine_description, request,  # noqa: E402
-                     scratch_dir, spread, table)
+                     scratch_dir, spread, table, wait_for_http)
 from data_path import download, drop_cache, make_source, upload, warm  # noqa: E402
 from metadata import ensure_wrk, run_wrk, write_ids  # noqa: E402
 
@@ -59,19 +56,9 @@ class GranianServer:
                  "--workers", str(self.workers), "--blocking-threads", str(self.threads),
                  "--no-ws", "_granian_app:app"],
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"granian exited: see {self.log_file}")
-            try:
-                if request(self.port, "GET", "/healthcheck")[0] == 200:
-                    for _ in range(self.workers * 4):
-                        request(self.port, "GET", "/v2/images?limit=1")
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("granian did not come up within 60 s")
+        wait_for_http(self.proc, self.port, "/v2/images?limit=1", what="granian", log_file=self.log_file,
+                      warm_ups=self.workers * 4)
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -159,18 +159,19 @@ def test_uploads_one_after_another_on_one_connection(spyglass_server, project):
     payloads = [os.urandom(n) for n in (1, 1024 * 1024, 2 * 1024 * 1024 + 3)]
     identity = {k: v for k, v in project.headers.items() if k.startswith("X-")}
     conn = http.client.HTTPConnection(HOST, spyglass_server.port, timeout=30)
+    sockets = []
     try:
         for image, data in zip(images, payloads):
             conn.request("PUT", f"/v2/images/{image['id']}/file", body=data,
                          headers={"Content-Type": "application/octet-stream", **identity})
-            first_socket = first_socket if image is not images[0] else conn.sock
+            sockets.append(conn.sock)
             resp = conn.getresponse()
             assert resp.status == 204, resp.read()
             resp.read()
             assert resp.getheader("Connection") != "close"
-            assert conn.sock is first_socket  # the same connection all along
     finally:
         conn.close()
+    assert all(sock is sockets[0] for sock in sockets)  # the same connection all along
     for image, data in zip(images, payloads):
         assert project.get(f"/v2/images/{image['id']}/file").content == data
 
