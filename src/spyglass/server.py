@@ -104,8 +104,9 @@ class _SocketBody:
     disk, on the cores that hash them.
 
     It takes over from gunicorn only when first called, so a handler that reads wsgi.input instead
-    is unaffected (one handler must not use both). It keeps gunicorn's count of the body bytes still unread (LengthReader.length)
-    right, so that the connection can carry the next request, or, after a short body, is closed.
+    is unaffected (one handler must not use both). It keeps gunicorn's count of the body bytes
+    still unread (LengthReader.length) right, so that the connection can carry the next request,
+    or is closed after a body that came short.
     """
 
     def __init__(self, body: Body, sock: socket.socket) -> None:
@@ -114,7 +115,7 @@ class _SocketBody:
         self._head: memoryview | None = None
 
     def _take_buffered(self) -> memoryview:
-        # What gunicorn's parser read ahead of the headers is the body's start (not yet counted
+        # What gunicorn's parser read past the headers is the body's start (not yet counted
         # out of the reader's length), and may run past the body into the next request on the
         # connection: that part is given back.
         reader = self._body.reader

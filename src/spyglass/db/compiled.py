@@ -3,10 +3,10 @@
 An image GET is one indexed lookup: SQLite answers it in about 10 microseconds, while SQLAlchemy's
 per-execution machinery around it (pool checkout, the transaction and its events, the execution
 context, result objects) costs more than 100, and about as much again for each insert of an image
-create. For the few statements most requests run, this module
-keeps what SQLAlchemy does once (compiling the statement for the engine's dialect, in its
-paramstyle, and the types' bind and result processors) and skips what it does per execution. The
-SQL still comes from SQLAlchemy expressions, so it follows the dialect like every other query.
+create. For the few statements most requests run, this module keeps what SQLAlchemy does once
+(compiling the statement for the engine's dialect, in its paramstyle, and the types' bind and result
+processors) and skips what it does per execution. The SQL still comes from SQLAlchemy expressions,
+so it follows the dialect like every other query.
 
 A read here is one statement, so it sees one consistent snapshot without a transaction around it;
 writes run in spyglass.db.engine.raw_write_transaction.
