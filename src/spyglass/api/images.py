@@ -8,8 +8,8 @@ import webob.exc
 
 from spyglass.api.base import Services, context, json_response, read_json, read_json_object
 from spyglass.api.views import image_view
-from spyglass.model import Image
 from spyglass.images.patch import MEDIA_TYPES, parse_patch
+from spyglass.model import Image
 
 
 def _view(services: Services, image: Image) -> dict[str, object]:

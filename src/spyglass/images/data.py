@@ -9,9 +9,9 @@ from spyglass.context import RequestContext
 from spyglass.images import states
 from spyglass.images.errors import BadRequest, Conflict, Forbidden, NotFound, QuotaExceeded, ServiceUnavailable
 from spyglass.images.inspection import ContentInspector, ImageFormatRejected
-from spyglass.model import Image, Location
 from spyglass.images.service import ImageService
 from spyglass.images.uploads import UploadJournal
+from spyglass.model import Image, Location
 from spyglass.stores.base import Reader, SizeLimitExceeded, StoreError
 
 LOG = logging.getLogger(__name__)

@@ -4,9 +4,9 @@ from __future__ import annotations
 from spyglass.context import RequestContext
 from spyglass.db import repo as db
 from spyglass.images.errors import BadRequest, Conflict, Forbidden, NotFound, QuotaExceeded
-from spyglass.model import Image, Member
 from spyglass.images.properties import MAX_NAME, MEMBER_STATUSES
 from spyglass.images.service import ImageService
+from spyglass.model import Image, Member
 
 
 class ImageMembers:

@@ -1,6 +1,7 @@
 """The image service: who may do what to which image, and which state may follow which."""
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,10 +13,12 @@ from spyglass.images import properties as props
 from spyglass.images import states
 from spyglass.images.errors import BadRequest, Conflict, Forbidden, NotFound, QuotaExceeded
 from spyglass.images.listing import Limits, build_query
-from spyglass.model import Image
 from spyglass.images.patch import PatchOp, apply_patch
 from spyglass.images.policy import Policy
+from spyglass.model import Image
 from spyglass.stores.registry import StoreRegistry
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -167,8 +170,9 @@ class ImageService:
             # leaves an orphan in the store, never a broken image.
             try:
                 self.stores.for_url(location.url).delete(location.url)
-            except Exception:  # noqa: BLE001 - logged by the caller's middleware, never fatal
-                pass
+            except Exception:  # noqa: BLE001 - never fatal: the image is gone either way
+                LOG.warning("could not remove the data of deleted image %s at %s", image_id, location.url,
+                            exc_info=True)
 
     # -- actions and tags -----------------------------------------------------------------------------
 
