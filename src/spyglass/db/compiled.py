@@ -22,7 +22,7 @@ Processor = Callable[[Any], Any] | None
 
 
 class CompiledStatement:
-    def __init__(self, engine: sa.Engine, stmt: sa.Select[Any] | sa.Insert) -> None:
+    def __init__(self, engine: sa.Engine, stmt: sa.Select[Any] | sa.Insert | sa.Update) -> None:
         dialect = engine.dialect
         compiled = stmt.compile(dialect=dialect)
         self.engine = engine
@@ -49,24 +49,20 @@ class CompiledStatement:
             return merged
         return tuple(merged[name] for name in self._order)
 
+    def execute(self, cursor: Any, values: Mapping[str, Any]) -> int:
+        """Run the statement on `cursor` (a DBAPI cursor in a transaction); the rows it changed."""
+        cursor.execute(self.sql, self._params(values))
+        return int(cursor.rowcount)
+
     def execute_many(self, cursor: Any, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run the statement once per row on `cursor` (a DBAPI cursor in a transaction)."""
+        """Run the statement once per row on `cursor`."""
         if rows:
             cursor.executemany(self.sql, [self._params(row) for row in rows])
 
-    def rows(self, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """Run a SELECT on a connection of its own; its rows, converted as SQLAlchemy would."""
-        raw = self.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            try:
-                cursor.execute(self.sql, self._params(values))
-                fetched = cursor.fetchall()
-            finally:
-                cursor.close()
-        finally:
-            # Back to the pool, which rolls back the driver's implicit transaction if it has one.
-            raw.close()
+    def fetch(self, cursor: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run a SELECT on `cursor`; its rows, converted as SQLAlchemy would."""
+        cursor.execute(self.sql, self._params(values))
+        fetched = cursor.fetchall()
         if not self._convert:
             return [tuple(row) for row in fetched]
         rows = []
@@ -77,3 +73,16 @@ class CompiledStatement:
                     row[i] = process(row[i])
             rows.append(tuple(row))
         return rows
+
+    def rows(self, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run a SELECT on a connection of its own."""
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            try:
+                return self.fetch(cursor, values)
+            finally:
+                cursor.close()
+        finally:
+            # Back to the pool, which rolls back the driver's implicit transaction if it has one.
+            raw.close()

@@ -114,6 +114,15 @@ class ImageRepository:
         self._insert_image = CompiledStatement(engine, _insert(t.images, [*CORE_ATTRIBUTES, "deleted"]))
         self._insert_property = CompiledStatement(engine, _insert(t.image_properties, _PROPERTY_COLUMNS))
         self._insert_tag = CompiledStatement(engine, _insert(t.image_tags, _TAG_COLUMNS))
+        # What mark_deleted() runs: the image, then its children, all with `image_id` and `now`.
+        self._delete_image = CompiledStatement(engine, _soft_delete(t.images, t.images.c.id, status="deleted"))
+        loc = t.image_locations
+        self._live_locations = CompiledStatement(engine, sa.select(loc.c.id, loc.c.value, loc.c.meta_data).where(
+            loc.c.image_id == sa.bindparam("image_id"), _not_deleted(loc)))
+        self._delete_children = [
+            CompiledStatement(engine, _soft_delete(loc, loc.c.image_id, status="deleted")),
+            *(CompiledStatement(engine, _soft_delete(table, table.c.image_id))
+              for table in (t.image_properties, t.image_tags, t.image_members))]
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sa.Connection]:
@@ -281,27 +290,17 @@ class ImageRepository:
                 conn.execute(t.images.update().where(t.images.c.id == image_id).values(updated_at=utcnow()))
             return bool(result.rowcount)
 
-    def mark_deleted(self, image_id: str, expect_status: Iterable[str] | None = None) -> list[Location]:
+    def mark_deleted(self, image_id: str) -> list[Location]:
         """Soft-delete the image as Glance does (the row stays, so its ID is never reused) and
         return the locations whose data the caller must now remove from the stores."""
-        now = utcnow()
-        with self._write() as conn:
-            result = conn.execute(t.images.update().where(*_live(image_id, expect_status)).values(
-                status="deleted", deleted=True, deleted_at=now, updated_at=now))
-            if result.rowcount != 1:
+        values = {"image_id": image_id, "now": utcnow()}
+        with self._write_lock.held(), raw_write_transaction(self.engine) as cursor:
+            if self._delete_image.execute(cursor, values) != 1:
                 raise NotFound(image_id)
-            loc = t.image_locations
-            locations = [Location(url=r.value, metadata=json.loads(r.meta_data or "{}"), id=r.id)
-                         for r in conn.execute(sa.select(loc).where(loc.c.image_id == image_id,
-                                                                     _not_deleted(loc)))]
-            soft_delete = {"deleted": True, "deleted_at": now, "updated_at": now}
-            conn.execute(loc.update().where(loc.c.image_id == image_id, _not_deleted(loc))
-                         .values(status="deleted", **soft_delete))
-            for table in (t.image_properties, t.image_tags):
-                conn.execute(table.update().where(table.c.image_id == image_id, _not_deleted(table))
-                             .values(**soft_delete))
-            conn.execute(t.image_members.update().where(
-                t.image_members.c.image_id == image_id, _not_deleted(t.image_members)).values(**soft_delete))
+            locations = [Location(url=url, metadata=json.loads(meta or "{}"), id=location_id)
+                         for location_id, url, meta in self._live_locations.fetch(cursor, values)]
+            for soft_delete in self._delete_children:
+                soft_delete.execute(cursor, values)
         return locations
 
     def count_members(self, image_id: str) -> int:
@@ -374,6 +373,13 @@ def _property_rows(image_id: str, props: dict[str, str], now: datetime) -> list[
 def _tag_rows(image_id: str, tags: Iterable[str], now: datetime) -> list[dict[str, Any]]:
     return [{"image_id": image_id, "value": tag, "created_at": now, "updated_at": now, "deleted": False}
             for tag in dict.fromkeys(tags)]
+
+
+def _soft_delete(table: sa.Table, key: sa.Column[Any], **also: Any) -> sa.Update:
+    """Mark the live rows whose `key` is the bind parameter `image_id` deleted at `now`."""
+    now = sa.bindparam("now")
+    return (table.update().where(key == sa.bindparam("image_id"), _not_deleted(table))
+            .values(deleted=True, deleted_at=now, updated_at=now, **also))
 
 
 def _insert(table: sa.Table, columns: Iterable[str]) -> sa.Insert:
