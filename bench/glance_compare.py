@@ -1,7 +1,7 @@
-"""Spyglass beside real Glance 33 on this machine, in the same run: image creates and image GETs
-per second with 1 and 16 clients, each phase measured on both servers one right after the other,
-for several rounds. The ratio is taken within each round, so that the shared machine's drift
-cancels out.
+"""Spyglass beside real Glance 33 on this machine, in the same run: image creates and image GETs per
+second with 1 and 16 clients, and deletes with 16 (of the images the create phases made), each phase
+measured on both servers one right after the other, for several rounds. The ratio is taken within
+each round, so that the shared machine's drift cancels out.
 
 Both servers get the same load (wrk and the Lua scripts of bench/metadata.py, keep-alive
 connections), the same identity headers (what keystonemiddleware would set: Glance's `headers`
@@ -161,7 +161,7 @@ def main() -> int:
     wrk = ensure_wrk(False)
     venv = ensure_glance(args.glance_venv)
     phases = [("create", "create.lua", 1), ("create", "create.lua", args.clients),
-              ("get", "show.lua", 1), ("get", "show.lua", args.clients)]
+              ("get", "show.lua", 1), ("get", "show.lua", args.clients), ("delete", "delete.lua", args.clients)]
     rates: dict[tuple[str, str], list[float]] = {}
     errors: dict[str, int] = {"glance": 0, "spyglass": 0}
 
@@ -182,9 +182,12 @@ def main() -> int:
                     # Alternate which server goes first, so neither always follows the other's load.
                     order = servers if round_no % 2 else servers[::-1]
                     for name, server, ids in order:
-                        extra = [str(write_ids(work / f"{name}-ids.txt", ids()))] if op == "get" else []
+                        extra = [str(write_ids(work / f"{name}-ids.txt", ids()))] if op != "create" else []
+                        if op == "delete":
+                            extra.append("2")  # wrk threads, among which delete.lua deals the IDs
                         r = run_wrk(wrk, server.port, script, clients, args.seconds, *extra, headers=IDENTITY)
-                        ok = r["requests"] - r["non2xx"]
+                        # A delete succeeds with 204; delete.lua's last request per thread is a GET.
+                        ok = r["ok204"] if op == "delete" else r["requests"] - r["non2xx"]
                         rates.setdefault((f"{op} x{clients}", name), []).append(ok / (r["duration_us"] / 1e6))
                         errors[name] += r["non2xx"] + r["socket_errors"]
             locked = {"glance": glance.log_count("database is locked"),
