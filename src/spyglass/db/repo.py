@@ -101,7 +101,8 @@ _PROPERTY, _TAG, _LOCATION = 0, 1, 2
 # statement is much cheaper than building one.
 _CHILDREN = (_children_union(lambda column: column.in_(sa.bindparam("ids", expanding=True)))
              .order_by(sa.literal_column("kind"), sa.literal_column("child_id")))
-_IMAGE_COLUMNS = len(t.images.c)
+_IMAGE_KEYS = tuple(t.images.c.keys())  # the leading columns of a _get_with_children row
+_IMAGE_COLUMNS = len(_IMAGE_KEYS)
 
 
 class ImageRepository:
@@ -135,7 +136,7 @@ class ImageRepository:
         rows = self._get.rows({"id": image_id})
         if not rows:
             return None
-        image = _image(dict(zip(t.images.c.keys(), rows[0][:_IMAGE_COLUMNS])))
+        image = _image(dict(zip(_IMAGE_KEYS, rows[0][:_IMAGE_COLUMNS])))
         for row in rows:
             kind, child_id, first, second, third = row[_IMAGE_COLUMNS:]
             if kind is not None:
