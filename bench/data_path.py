@@ -161,8 +161,8 @@ def write_hash_serial(src: Path, dst: Path) -> tuple[float, str]:
 
 
 def write_hash_two_threads(src: Path, dst: Path) -> tuple[float, str]:
-    """md5 on a helper thread while this one runs sha512 (spyglass.stores.hashing.MultiHasher),
-    then the write."""
+    """md5 on a helper thread while this one runs sha512, then the write (the store's scheme
+    before it wrote beside the hashing)."""
     t0 = time.perf_counter()
     md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha512()
     pool = ThreadPoolExecutor(1)
