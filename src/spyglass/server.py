@@ -60,7 +60,7 @@ from gunicorn.errors import HaltServer
 from gunicorn.http.body import Body, LengthReader
 from gunicorn.workers.gthread import ThreadWorker
 
-from spyglass import health
+from spyglass import gunicorn_response, health
 from spyglass.api.data import READINTO_KEY
 
 if TYPE_CHECKING:
@@ -182,6 +182,10 @@ class SpyglassWorker(ThreadWorker):
         self._in_thread: set[Any] = set()  # TConn objects a pool thread is working on
         self._cut_at: float | None = None
         self._cut_done = False
+
+    def init_process(self) -> None:
+        gunicorn_response.install()  # after the fork: the master keeps gunicorn's own
+        super().init_process()
 
     def enqueue_req(self, conn: Any) -> None:
         if not getattr(conn, "spyglass_rcvtimeo", False):

@@ -343,3 +343,18 @@ def test_proxy_headers_parsed_when_enabled(new_server):
     assert {v["links"][0]["href"] for v in versions} == {"https://images.example.org/v2/"}
     plain = server.session().get("/versions").json()["versions"]
     assert {v["links"][0]["href"] for v in plain} == {f"{server.url}/v2/"}
+
+
+REQUEST_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def test_every_answer_carries_its_own_request_id(spyglass_server, api):
+    # As Glance: x-openstack-request-id on successes, errors, the health check and empty answers.
+    image = create_image(api, name=unique("rid"))
+    answers = [api.get(f"/v2/images/{image['id']}"), api.get(f"/v2/images/{uuid.uuid4()}"),
+               api.get("/v2/images?sort_key=nonsense"), api.get("/healthcheck"),
+               api.delete(f"/v2/images/{image['id']}"), api.get("/versions")]
+    assert [r.status_code for r in answers] == [200, 404, 400, 200, 204, 200]
+    ids = [r.headers.get("x-openstack-request-id", "") for r in answers]
+    assert all(REQUEST_ID.match(i) for i in ids), ids
+    assert len(set(ids)) == len(ids)

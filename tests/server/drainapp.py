@@ -10,9 +10,10 @@ import re
 from pathlib import Path
 
 from oslo_config import cfg
-from oslo_middleware import http_proxy_to_wsgi, request_id
+from oslo_middleware import http_proxy_to_wsgi
 
 from spyglass import health
+from spyglass.request_id import request_id_middleware
 
 CHUNK = 64 * 1024
 
@@ -67,9 +68,8 @@ def _download(environ, start_response, directory: Path, name: str) -> object:
         length = end - start + 1
         status = "206 Partial Content"
         headers.append(("Content-Range", f"bytes {start}-{end}/{total}"))
-        # A read through the buffered file before this seek is what the seek repairs: the
-        # server sends from the kernel offset.
-        f.read(10)
+    # The server sends from the file's kernel offset: nothing may have been read through the
+    # buffered file, whose seek() within its buffer would not move that offset.
     f.seek(start)
     headers.append(("Content-Length", str(length)))
     start_response(status, headers)
@@ -85,6 +85,13 @@ def build(conf: cfg.ConfigOpts):
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
         if path == "/ping":
             return _json(start_response, "200 OK", {"pid": os.getpid()})
+        if path == "/empty":
+            start_response("204 No Content", [])
+            return []
+        if path == "/chunked":
+            # No Content-Length: gunicorn frames the body in chunks.
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return (f"part {i}\n".encode() for i in range(3))
         m = re.fullmatch(r"/files/([A-Za-z0-9_-]+)", path)
         if m and method == "PUT":
             return _upload(environ, start_response, directory, m.group(1))
@@ -93,5 +100,5 @@ def build(conf: cfg.ConfigOpts):
         return _json(start_response, "404 Not Found", {"error": path})
 
     app = health.healthcheck_middleware(api, conf)
-    app = request_id.RequestId(app, conf)
+    app = request_id_middleware(app)
     return http_proxy_to_wsgi.HTTPProxyToWSGI(app, conf)

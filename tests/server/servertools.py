@@ -136,20 +136,22 @@ class SendfileCalls(list):
 
 
 @contextlib.contextmanager
-def sendfile_trace(pids: list[int], directory: Path, expected_calls: int) -> Iterator[SendfileCalls]:
-    """Trace sendfile(2) in the given processes while the block runs; the yielded list is filled
-    afterwards with (offset, count) of each call. Skips the test where strace is missing or may
-    not attach."""
+def syscall_trace(pids: list[int], directory: Path, syscalls: str,
+                  finished: Callable[[str], bool]) -> Iterator[list[str]]:
+    """Trace the given system calls (strace's trace= list) in the given processes while the block
+    runs; the yielded list holds the whole trace as its one item afterwards, once `finished(text)`
+    says every expected call is written out (or after 10 s). Strings are recorded up to 4 KiB.
+    Skips the test where strace is missing or may not attach."""
     import pytest
 
     strace = shutil.which("strace")
     if strace is None:
         pytest.skip("strace is not installed")
     trace, messages = directory / "strace.out", directory / "strace.err"
-    calls = SendfileCalls()
+    result: list[str] = []
     with open(messages, "wb") as err:
         tracer = subprocess.Popen(
-            [strace, "-f", "-e", "trace=sendfile", "-o", str(trace)]
+            [strace, "-f", "-s", "4096", "-e", f"trace={syscalls}", "-o", str(trace)]
             + [arg for pid in pids for arg in ("-p", str(pid))],
             stdout=subprocess.DEVNULL, stderr=err)
     try:
@@ -160,17 +162,27 @@ def sendfile_trace(pids: list[int], directory: Path, expected_calls: int) -> Ite
             return all(f"Process {pid} attached" in text for pid in pids)
 
         wait_until(attached, 10, "strace to attach to the workers")
-        yield calls
+        yield result
         # The client can hold every byte before strace has written the finished call out.
         try:
-            wait_until(lambda: trace.exists() and len(_sendfile_calls(trace.read_text())) >= expected_calls,
-                       10, f"strace to record {expected_calls} sendfile calls")
+            wait_until(lambda: trace.exists() and finished(trace.read_text()), 10,
+                       "strace to record the expected calls")
         except AssertionError:
             pass  # the caller's assertions say what is missing, with the whole trace
     finally:
         tracer.send_signal(signal.SIGINT)
         tracer.wait(timeout=10)
-    calls.raw = trace.read_text()
+    result.append(trace.read_text())
+
+
+@contextlib.contextmanager
+def sendfile_trace(pids: list[int], directory: Path, expected_calls: int) -> Iterator[SendfileCalls]:
+    """(offset, count) of each sendfile(2) call the processes make while the block runs."""
+    calls = SendfileCalls()
+    with syscall_trace(pids, directory, "sendfile",
+                       lambda text: len(_sendfile_calls(text)) >= expected_calls) as trace:
+        yield calls
+    calls.raw = trace[0]
     calls.extend(_sendfile_calls(calls.raw))
 
 
