@@ -7,14 +7,19 @@ Both servers get the same load (wrk and the Lua scripts of bench/metadata.py, ke
 connections), the same identity headers (what keystonemiddleware would set: Glance's `headers`
 paste flavour reads them, Spyglass reads them always), the same embedded defaults (SQLite, a file
 store in a scratch directory) and the same server: gunicorn gthread with the same workers and
-threads (Spyglass's defaults unless given). The issue quotes Glance with uWSGI; gunicorn keeps the
-comparison about the applications.
+threads (Spyglass's defaults unless given), which keeps the comparison about the applications.
+With --glance-server uwsgi, Glance runs instead under uWSGI set up the way DevStack sets it up
+(the deployment the issue's reference figures come from): http-socket, as many processes as
+DevStack's API_WORKERS gives on this machine (a quarter of the CPUs, at least 2), one thread
+each, "Connection: close" on every answer, no keep-alive; DevStack's Apache in front of it is
+left out, which only spares Glance a hop.
 
 Glance is installed from PyPI (`glance==33.*` and gunicorn) into a virtualenv kept in a cache
 directory, ~/.cache/spyglass-bench/glance-33 unless --glance-venv says otherwise: the first run
 needs the package registry and takes a few minutes.
 
 Usage: .venv/bin/python bench/glance_compare.py [--rounds N] [--seconds S] [--glance-venv DIR]
+                                               [--glance-server gunicorn|uwsgi]
 """
 from __future__ import annotations
 
@@ -73,22 +78,54 @@ paste.filter_factory = osprofiler.web:WsgiMiddleware.factory
 """
 
 
-def ensure_glance(venv: Path) -> Path:
+def ensure_glance(venv: Path, server: str) -> Path:
     if not (venv / "bin" / "glance-manage").exists():
         print(f"installing {GLANCE_REQUIREMENT} and gunicorn into {venv} (once)", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(venv / "bin" / "pip"), "install", "-q", GLANCE_REQUIREMENT, "gunicorn"], check=True)
+    if server == "uwsgi" and not (venv / "bin" / "uwsgi").exists():
+        print(f"installing uwsgi into {venv} (once; it compiles, which needs a C compiler)", flush=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "uwsgi"], check=True)
     return venv
 
 
-class GlanceServer:
-    """`glance-manage db sync`, then Glance's API in gunicorn on 127.0.0.1; SIGTERM on exit."""
+def devstack_api_workers() -> int:
+    return max(2, (os.cpu_count() or 1) // 4)
 
-    def __init__(self, venv: Path, work: Path, workers: int, threads: int) -> None:
-        self.venv, self.work, self.workers, self.threads = venv, work, workers, threads
+
+def uwsgi_ini(venv: Path, port: int, processes: int) -> str:
+    """DevStack's uWSGI settings for an API service (lib/apache, write_local_uwsgi_http_config)."""
+    return f"""\
+[uwsgi]
+virtualenv = {venv}
+module = glance.wsgi.api:application
+http-socket = {HOST}:{port}
+processes = {processes}
+master = true
+die-on-term = true
+exit-on-reload = false
+enable-threads = true
+thunder-lock = true
+hook-master-start = unix_signal:15 gracefully_kill_them_all
+buffer-size = 65535
+add-header = Connection: close
+lazy-apps = true
+http-raw-body = true
+http-chunked-input = true
+http-auto-chunked = true
+http-keepalive = false
+socket-timeout = 30
+"""
+
+
+class GlanceServer:
+    """`glance-manage db sync`, then Glance's API in gunicorn (or uWSGI) on 127.0.0.1; SIGTERM on exit."""
+
+    def __init__(self, venv: Path, work: Path, workers: int, threads: int, server: str = "gunicorn") -> None:
+        self.venv, self.work, self.workers, self.threads, self.server = venv, work, workers, threads, server
         self.port = free_port()
         self.db_file = work / "glance.sqlite"
-        self.log_file = work / "gunicorn.log"
+        self.log_file = work / f"{server}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         (work / "store").mkdir(parents=True)
         (work / "glance-api-paste.ini").write_text(PASTE_INI)
@@ -115,12 +152,17 @@ config_file = {work / 'glance-api-paste.ini'}
         subprocess.run([str(bin_dir / "glance-manage"), "--config-file", str(self.work / "glance-api.conf"),
                         "db", "sync"], check=True, capture_output=True)
         env = {**os.environ, "OS_GLANCE_CONFIG_DIR": str(self.work), "PYTHONWARNINGS": "ignore"}
+        if self.server == "uwsgi":
+            ini = self.work / "glance-api-uwsgi.ini"
+            ini.write_text(uwsgi_ini(self.venv, self.port, self.workers))
+            command = [str(bin_dir / "uwsgi"), "--ini", str(ini)]
+        else:
+            command = [str(bin_dir / "gunicorn"), "-k", "gthread", "--workers", str(self.workers),
+                       "--threads", str(self.threads), "--bind", f"{HOST}:{self.port}",
+                       "glance.common.wsgi_app:init_app()"]
         with open(self.log_file, "ab") as log:
-            self.proc = subprocess.Popen(
-                [str(bin_dir / "gunicorn"), "-k", "gthread", "--workers", str(self.workers),
-                 "--threads", str(self.threads), "--bind", f"{HOST}:{self.port}",
-                 "glance.common.wsgi_app:init_app()"],
-                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
         wait_for_http(self.proc, self.port, "/v2/images?limit=1", what="Glance", log_file=self.log_file,
                       warm_ups=self.workers * 4, headers=IDENTITY, timeout=120)
         return self
@@ -153,13 +195,15 @@ def main() -> int:
                     help="gunicorn workers of both servers (default: Spyglass's default, CPUs + 1)")
     ap.add_argument("--threads", type=int, default=16, help="threads per worker of both servers")
     ap.add_argument("--glance-venv", type=Path, default=DEFAULT_VENV)
+    ap.add_argument("--glance-server", choices=("gunicorn", "uwsgi"), default="gunicorn",
+                    help="what serves Glance: the same gunicorn as Spyglass, or uWSGI as DevStack runs it")
     ap.add_argument("--dir", help="parent of the scratch directories (default: the system temp dir)")
     ap.add_argument("--quick", action="store_true", help="one round of 2 s phases: a smoke test")
     args = ap.parse_args()
     if args.quick:
         args.rounds, args.seconds = 1, 2
     wrk = ensure_wrk(False)
-    venv = ensure_glance(args.glance_venv)
+    venv = ensure_glance(args.glance_venv, args.glance_server)
     phases = [("create", "create.lua", 1), ("create", "create.lua", args.clients),
               ("get", "show.lua", 1), ("get", "show.lua", args.clients), ("delete", "delete.lua", args.clients)]
     rates: dict[tuple[str, str], list[float]] = {}
@@ -167,11 +211,18 @@ def main() -> int:
 
     with scratch_dir(args.dir, "spyglass-bench-glance-") as work:
         print(f"machine: {machine_description(work)}")
-        print(f"both servers: gunicorn gthread, {args.workers} workers x {args.threads} threads, SQLite, file "
-              f"store; {args.rounds} round(s) of {args.seconds} s per phase and server")
+        spyglass_desc = f"gunicorn gthread, {args.workers} workers x {args.threads} threads"
+        if args.glance_server == "uwsgi":
+            glance_workers = devstack_api_workers()
+            print(f"Glance: uWSGI as DevStack runs it, {glance_workers} processes x 1 thread, Connection: close; "
+                  f"Spyglass: {spyglass_desc}")
+        else:
+            glance_workers = args.workers
+            print(f"both servers: {spyglass_desc}")
+        print(f"SQLite, file store; {args.rounds} round(s) of {args.seconds} s per phase and server")
         glance_dir, spyglass_dir = work / "glance", work / "spyglass"
         spyglass_dir.mkdir()
-        with GlanceServer(venv, glance_dir, args.workers, args.threads) as glance, \
+        with GlanceServer(venv, glance_dir, glance_workers, args.threads, args.glance_server) as glance, \
                 Server(spyglass_dir, workers=args.workers, threads=args.threads) as spyglass:
             servers: list[tuple[str, Any, Any]] = [
                 ("glance", glance, lambda: live_ids(glance.db_file)),
