@@ -4,9 +4,9 @@ the WSGI framework floor (GET /v2/info/stores), and a 1 GiB upload and cold down
 
 DESIGN asks for both servers to be measured on the data path, keeping the faster one that drains
 correctly on SIGTERM. Only gunicorn is wired into `spyglass serve`: its drain, the socket body
-reader and sendfile are Spyglass's own code on gunicorn's internals (spyglass.server). Under
-granian the application reads the body through wsgi.input and answers downloads by iterating the
-file, as any WSGI application does.
+reader and sendfile are Spyglass's own code on gunicorn's internals (spyglass.server and the
+spyglass.gunicorn_* modules). Under granian the application reads the body through wsgi.input
+and answers downloads by iterating the file, as any WSGI application does.
 
 Needs granian in the same virtualenv (`.venv/bin/pip install granian`; not a project dependency).
 

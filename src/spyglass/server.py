@@ -62,6 +62,7 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from spyglass import gunicorn_response, health
 from spyglass.api.data import READINTO_KEY
+from spyglass.gunicorn_body import SocketBody
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -97,56 +98,10 @@ def _pre_request(worker: ThreadWorker, req: Any) -> None:
         req.force_close()
 
 
-class _SocketBody:
-    """A request body of known length, read straight from the socket into the caller's buffer
-    (READINTO_KEY in the environ). gunicorn's own reader allocates a new bytes object per recv()
-    and copies it through two buffers: for an upload that is as much CPU as writing the bytes to
-    disk, on the cores that hash them.
-
-    It takes over from gunicorn only when first called, so a handler that reads wsgi.input instead
-    is unaffected (one handler must not use both). It keeps gunicorn's count of the body bytes
-    still unread (LengthReader.length) right, so that the connection can carry the next request,
-    or is closed after a body that came short.
-    """
-
-    def __init__(self, body: Body, sock: socket.socket) -> None:
-        self._body = body
-        self._sock = sock
-        self._head: memoryview | None = None
-
-    def _take_buffered(self) -> memoryview:
-        # What gunicorn's parser read past the headers is the body's start (not yet counted
-        # out of the reader's length), and may run past the body into the next request on the
-        # connection: that part is given back.
-        reader = self._body.reader
-        ahead = reader.unreader.take_buffered()
-        mine = ahead[:reader.length]
-        if len(ahead) > len(mine):
-            reader.unreader.unread(ahead[len(mine):])
-        reader.length -= len(mine)
-        return memoryview(mine)
-
-    def __call__(self, buffer: memoryview) -> int:
-        if self._head is None:
-            self._head = self._take_buffered()
-        if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        reader = self._body.reader
-        want = min(len(buffer), reader.length)
-        if want == 0:
-            return 0
-        n = self._sock.recv_into(buffer, want, socket.MSG_WAITALL)
-        reader.length -= n
-        return n
-
-
 def _wrap_app(app: WSGIApplication) -> WSGIApplication:
     """What the application needs from the server beyond WSGI:
 
-    - the body reader above, for bodies of known length;
+    - the socket body reader (spyglass.gunicorn_body), for bodies of known length;
     - "Connection: close" after an error answered to a request with a body: the error may leave
       most of that body unread (a refused multi-GiB upload), and gunicorn then drops the
       connection instead of reading it all, so the client must not send its next request into
@@ -159,7 +114,7 @@ def _wrap_app(app: WSGIApplication) -> WSGIApplication:
         body = environ.get("wsgi.input")
         sock = environ.get("gunicorn.socket")
         if isinstance(body, Body) and isinstance(body.reader, LengthReader) and sock is not None:
-            environ[READINTO_KEY] = _SocketBody(body, sock)
+            environ[READINTO_KEY] = SocketBody(body, sock)
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             if has_body and status[:1] in ("4", "5"):

@@ -16,8 +16,8 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 # A server may offer the request body as a function that reads it straight into the caller's
-# buffer (spyglass.server does for bodies of known length): `fill(buffer) -> bytes read`, 0 at the
-# end. It spares a copy and an allocation per chunk, which is CPU that an upload hashes with.
+# buffer (spyglass.gunicorn_body does for bodies of known length): `fill(buffer) -> bytes read`,
+# 0 at the end. It spares a copy and an allocation per chunk, CPU that an upload hashes with.
 READINTO_KEY = "spyglass.input.readinto"
 
 
