@@ -72,6 +72,11 @@ store_opts = [
                help="Directory of the filesystem store. Default: images/ below data_dir."),
     cfg.IntOpt("filesystem_store_chunk_size", default=1024 * 1024, min=4096,
                help="Bytes read or written per call by the filesystem store."),
+    cfg.BoolOpt("filesystem_store_direct_io", default=True,
+                help="Write uploads to the filesystem store with O_DIRECT, past the page cache, "
+                     "where the filesystem allows it (it falls back by itself where not, as on "
+                     "tmpfs). Turn it off where each direct write is a synchronous round trip, "
+                     "as on NFS."),
 ]
 
 noauth_opts = [

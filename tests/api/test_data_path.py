@@ -64,6 +64,22 @@ def test_upload_computes_hashes_and_download_returns_the_bytes(spyglass_server, 
     assert resp.headers["Content-MD5"] == hashlib.md5(data).hexdigest()
 
 
+@pytest.mark.parametrize("direct_io", [True, False])
+def test_stored_bytes_whatever_the_write_path(new_server, direct_io):
+    # Whole chunks go to the disk with O_DIRECT where it is on; a short last chunk, a small
+    # image and everything with it off go through the page cache. The bytes must not care.
+    server = new_server({"glance_store.filesystem_store_direct_io": direct_io})
+    session = server.session(project_id=uuid.uuid4().hex)
+    for size in (2 * 1024 * 1024, 3 * 1024 * 1024 + 4097, 1000, 0):
+        data = os.urandom(size)
+        image = _create(session)
+        assert _upload(session, image["id"], data).status_code == 204
+        shown = session.get(f"/v2/images/{image['id']}").json()
+        assert (shown["status"], shown["size"]) == ("active", size)
+        assert shown["os_hash_value"] == hashlib.sha512(data).hexdigest()
+        assert (server.data_dir / "images" / image["id"]).read_bytes() == data
+
+
 def test_chunked_upload_without_content_length(project):
     data = os.urandom(2 * 1024 * 1024 + 5)
     image = _create(project)

@@ -8,12 +8,8 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 from spyglass.stores import pipeline
-from spyglass.stores.base import DataNotFound, StoreError, StoredData
-
-
-def _write_all(fd: int, view: memoryview) -> None:
-    while view:
-        view = view[os.write(fd, view):]
+from spyglass.stores.base import DataNotFound, StoredData, StoreError
+from spyglass.stores.direct_file import UploadFile
 
 
 class FileReader:
@@ -45,9 +41,10 @@ class FileReader:
 class FilesystemStore:
     scheme = "file"
 
-    def __init__(self, directory: Path, chunk_size: int = 1024 * 1024) -> None:
+    def __init__(self, directory: Path, chunk_size: int = 1024 * 1024, *, direct_io: bool = True) -> None:
         self.directory = directory
         self.chunk_size = chunk_size
+        self.direct_io = direct_io
         directory.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, image_id: str) -> Path:
@@ -60,13 +57,13 @@ class FilesystemStore:
         final = self.path_for(image_id)
         partial = self.partial_path_for(image_id)
         try:
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+            out = UploadFile(partial, direct=self.direct_io)
             try:
-                digests = pipeline.pump(fill, lambda chunk: _write_all(fd, chunk), max_size=max_size)
+                digests = pipeline.pump(fill, out.write, max_size=max_size)
                 # The bytes must be on disk before the image can become active.
-                os.fsync(fd)
+                out.sync_and_close()
             finally:
-                os.close(fd)
+                out.close()
             os.replace(partial, final)
         except OSError as exc:
             partial.unlink(missing_ok=True)

@@ -10,6 +10,7 @@ stages rather than their sum, and reused buffers spare the allocation and page f
 from __future__ import annotations
 
 import hashlib
+import mmap
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -56,15 +57,14 @@ def pump(fill: Fill, sink: Sink, *, max_size: int) -> Digests:
     sha = hashlib.new(HASH_ALGO)
     stages: tuple[Sink, ...] = (md5.update, sha.update, sink)
     lanes: list[ThreadPoolExecutor] = []
-    free: list[bytearray] = []
-    in_flight: deque[tuple[bytearray, list[Future[None]]]] = deque()
+    in_flight: deque[tuple[mmap.mmap, list[Future[None]]]] = deque()
     size = 0
     try:
         while True:
-            if free:
-                buf = free.pop()
-            elif len(in_flight) < DEPTH:
-                buf = bytearray(CHUNK_SIZE)
+            if len(in_flight) < DEPTH:
+                # Anonymous memory maps are page-aligned, as O_DIRECT writes need
+                # (spyglass.stores.direct_file); a bytearray's data is not.
+                buf = mmap.mmap(-1, CHUNK_SIZE)
             else:
                 buf, futures = in_flight.popleft()
                 for future in futures:

@@ -34,7 +34,8 @@ def from_config(conf: cfg.ConfigOpts) -> StoreRegistry:
     for name in conf.glance_store.stores:
         if name == "file":
             stores["file"] = FilesystemStore(config.filesystem_store_dir(conf),
-                                             conf.glance_store.filesystem_store_chunk_size)
+                                             conf.glance_store.filesystem_store_chunk_size,
+                                             direct_io=conf.glance_store.filesystem_store_direct_io)
         else:
             raise ValueError(f"store type {name!r} is not supported yet")
     return StoreRegistry(stores, conf.glance_store.default_store)
