@@ -135,12 +135,17 @@ class SendfileCalls(list):
         return f"{list(self)!r} from strace:\n{self.raw}"
 
 
+@dataclass
+class Trace:
+    text: str = ""
+
+
 @contextlib.contextmanager
 def syscall_trace(pids: list[int], directory: Path, syscalls: str,
-                  finished: Callable[[str], bool]) -> Iterator[list[str]]:
+                  finished: Callable[[str], bool]) -> Iterator[Trace]:
     """Trace the given system calls (strace's trace= list) in the given processes while the block
-    runs; the yielded list holds the whole trace as its one item afterwards, once `finished(text)`
-    says every expected call is written out (or after 10 s). Strings are recorded up to 4 KiB.
+    runs; the yielded Trace has strace's output once the block is over and `finished(text)` says
+    every expected call is written out (or 10 s have passed). Strings are recorded up to 4 KiB.
     Skips the test where strace is missing or may not attach."""
     import pytest
 
@@ -148,7 +153,7 @@ def syscall_trace(pids: list[int], directory: Path, syscalls: str,
     if strace is None:
         pytest.skip("strace is not installed")
     trace, messages = directory / "strace.out", directory / "strace.err"
-    result: list[str] = []
+    result = Trace()
     with open(messages, "wb") as err:
         tracer = subprocess.Popen(
             [strace, "-f", "-s", "4096", "-e", f"trace={syscalls}", "-o", str(trace)]
@@ -172,7 +177,7 @@ def syscall_trace(pids: list[int], directory: Path, syscalls: str,
     finally:
         tracer.send_signal(signal.SIGINT)
         tracer.wait(timeout=10)
-    result.append(trace.read_text())
+    result.text = trace.read_text()
 
 
 @contextlib.contextmanager
@@ -182,7 +187,7 @@ def sendfile_trace(pids: list[int], directory: Path, expected_calls: int) -> Ite
     with syscall_trace(pids, directory, "sendfile",
                        lambda text: len(_sendfile_calls(text)) >= expected_calls) as trace:
         yield calls
-    calls.raw = trace[0]
+    calls.raw = trace.text
     calls.extend(_sendfile_calls(calls.raw))
 
 

@@ -24,12 +24,12 @@ def test_small_answer_is_one_write(start_server, tmp_path):
             assert answer.status == 200
             assert answer.read().startswith(b'{"pid": ')
     conn.close()
-    writes = [m.group(1) for m in SENT.finditer(trace[0])]
+    writes = [m.group(1) for m in SENT.finditer(trace.text)]
     answers = [w for w in writes if w.startswith("HTTP/1.1 200 OK")]
-    assert len(answers) == 2, trace[0]
+    assert len(answers) == 2, trace.text
     # The body rides in the same write as the headers, and never goes out on its own.
-    assert all(w.endswith('\\r\\n\\r\\n{\\"pid\\": ' + w.rsplit(" ", 1)[-1]) for w in answers), trace[0]
-    assert not [w for w in writes if w.startswith('{\\"pid')], trace[0]
+    assert all(w.endswith('\\r\\n\\r\\n{\\"pid\\": ' + w.rsplit(" ", 1)[-1]) for w in answers), trace.text
+    assert not [w for w in writes if w.startswith('{\\"pid')], trace.text
 
 
 def test_every_kind_of_answer_on_one_connection(start_server):
