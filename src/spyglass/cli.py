@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from oslo_config import cfg
 
-from spyglass import config
+from spyglass import config, logs
 
 
 def _load(args: argparse.Namespace) -> cfg.ConfigOpts:
     conf = config.load(config_files=args.config_file)
+    logs.setup(conf)
     if getattr(args, "data_dir", None):
         conf.set_override("data_dir", args.data_dir)
     if getattr(args, "bind", None):
@@ -56,8 +56,6 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="spyglass", description="OpenStack Images API v2 service.")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config-file", action="append", default=[], metavar="FILE",

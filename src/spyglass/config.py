@@ -91,8 +91,10 @@ noauth_opts = [
 
 def register(conf: cfg.ConfigOpts) -> None:
     """Register every option Spyglass reads; safe to call more than once."""
+    from spyglass import logs
     from spyglass.images import inspection
 
+    logs.register(conf)
     conf.register_opts(core_opts)
     conf.register_opts(database_opts, group="database")
     conf.register_opts(store_opts, group="glance_store")

@@ -43,6 +43,7 @@ What this relies on in gunicorn 27 (arbiter.py, workers/gthread.py):
 """
 from __future__ import annotations
 
+import logging
 import os
 import select
 import signal
@@ -52,6 +53,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
@@ -60,7 +62,7 @@ from gunicorn.errors import HaltServer
 from gunicorn.http.body import Body, LengthReader
 from gunicorn.workers.gthread import ThreadWorker
 
-from spyglass import gunicorn_response, health
+from spyglass import gunicorn_response, health, logs
 from spyglass.api.data import READINTO_KEY
 from spyglass.gunicorn_body import SocketBody
 
@@ -69,6 +71,8 @@ if TYPE_CHECKING:
     from oslo_config import cfg
 
 AppFactory = Callable[["cfg.ConfigOpts"], "WSGIApplication"]
+
+LOG = logging.getLogger(__name__)
 
 # What the master sends a worker to stop it gracefully (gunicorn sends SIGTERM).
 STOP_SIGNAL = signal.SIGUSR2
@@ -310,6 +314,13 @@ class _Application(BaseApplication):
             sys.exit(exc.exit_status)
 
 
+def _version() -> str:
+    try:
+        return metadata.version("spyglass")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
 def _build_app(conf: cfg.ConfigOpts) -> WSGIApplication:
     from spyglass.app import build_app
 
@@ -335,7 +346,8 @@ def gunicorn_settings(conf: cfg.ConfigOpts, *, access_log: str | None = None) ->
         "limit_request_line": 8190,
         "limit_request_field_size": 16384,
         "accesslog": access_log,
-        "errorlog": "-",
+        # gunicorn's own messages (workers starting and stopping) go where oslo.log writes.
+        "errorlog": logs.log_file_path(conf) or "-",
         "pre_request": _pre_request,
         # Forwarded headers are oslo.middleware's to honour ([oslo_middleware]
         # enable_proxy_headers_parsing, off by default), not gunicorn's: by default gunicorn takes
@@ -356,10 +368,11 @@ def gunicorn_settings(conf: cfg.ConfigOpts, *, access_log: str | None = None) ->
         # - f.fileno() works (a real file), and the server is not doing TLS itself;
         # - gunicorn sends from the fd's current kernel offset, os.lseek(fd, 0, SEEK_CUR), and
         #   Content-Length bytes from there, or to end of file without one (as one chunk). So for
-        #   a Range response the app seeks the file to the first byte (f.seek() on a buffered
-        #   file moves the kernel offset too) and sets Content-Length to the range length; it
-        #   must not read from the buffered file after that seek, or the kernel offset runs
-        #   ahead of the logical one.
+        #   a Range response the app seeks the file to the first byte and sets Content-Length to
+        #   the range length. f.seek() on a buffered file moves the kernel offset only if nothing
+        #   was read through it: after a read, a seek that lands inside the buffer moves the
+        #   buffer's position alone. So the app must not read from the buffered file, before or
+        #   after that seek.
         # HEAD and 204/304 responses send headers only.
     }
 
@@ -373,6 +386,10 @@ def serve(conf: cfg.ConfigOpts, app_factory: AppFactory | None = None, *,
     """
     settings = gunicorn_settings(conf, access_log=access_log)
     health.set_draining(False)
+    LOG.info("Spyglass %s serving on %s with %d workers of %d threads", _version(),
+             settings["bind"][0], conf.workers, conf.threads)
+    # Every option's value (secrets masked) with [DEFAULT] debug on, as OpenStack services do.
+    conf.log_opt_values(LOG, logging.DEBUG)
     master = os.getpid()
     try:
         _Application(conf, app_factory or _build_app, settings).run()
