@@ -234,6 +234,8 @@ def main() -> int:
                     help="images (with properties, tags, members) written to the database before the server "
                          "starts, as bench/listing.py does: GET and delete then run on a database of that size")
     ap.add_argument("--only", help="comma-separated phases: limits,plain,create,get,delete,upload")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a [DEFAULT] option of the server, e.g. log_requests=true (repeatable)")
     ap.add_argument("--json", help="also write the raw figures to this file")
     args = ap.parse_args()
     if args.quick:
@@ -271,7 +273,8 @@ def main() -> int:
                     add(f"in-process, 1 thread: {name} (ops/s)", value)
             data_dir = run_dir / "server"
             data_dir.mkdir()
-            server = Server(data_dir, workers=args.workers, threads=args.threads)
+            server = Server(data_dir, workers=args.workers, threads=args.threads,
+                            extra_conf="".join(f"{line.replace('=', ' = ', 1)}\n" for line in args.set))
             if args.preload:
                 server.db_sync()
                 populate_mixed(server.db_url, args.preload)

@@ -53,6 +53,11 @@ core_opts = [
                help="Seconds a client may stay silent in the middle of a request body before the "
                     "request is dropped and its thread freed (0: wait forever). Uploads that keep "
                     "sending are never affected."),
+    cfg.BoolOpt("log_requests", default=False,
+                help="Log one line per request (address, method, path, status, length, time and "
+                     "request ID) at INFO, under the logger spyglass.requests. Off by default: "
+                     "through oslo.log a line costs about as much as a seventh of a small GET "
+                     "(docs/BENCHMARKS.md), and a load balancer in front usually logs requests."),
     cfg.IntOpt("drain_delay", default=0, min=0,
                help="Seconds a stopping server keeps accepting requests while /healthcheck answers "
                     "503, so a load balancer takes it out of rotation before it stops listening."),

@@ -65,6 +65,7 @@ from gunicorn.workers.gthread import ThreadWorker
 from spyglass import gunicorn_response, health, logs
 from spyglass.api.data import READINTO_KEY
 from spyglass.gunicorn_body import SocketBody
+from spyglass.gunicorn_log import RequestLogger
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -327,7 +328,7 @@ def _build_app(conf: cfg.ConfigOpts) -> WSGIApplication:
     return build_app(conf)
 
 
-def gunicorn_settings(conf: cfg.ConfigOpts, *, access_log: str | None = None) -> dict[str, Any]:
+def gunicorn_settings(conf: cfg.ConfigOpts) -> dict[str, Any]:
     host = conf.bind_host
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
@@ -345,7 +346,9 @@ def gunicorn_settings(conf: cfg.ConfigOpts, *, access_log: str | None = None) ->
         # max_header_line for header fields (Keystone tokens, long property values).
         "limit_request_line": 8190,
         "limit_request_field_size": 16384,
-        "accesslog": access_log,
+        # One line per request through oslo.log (spyglass.gunicorn_log), not gunicorn's own
+        # access log.
+        **({"logger_class": RequestLogger} if conf.log_requests else {}),
         # gunicorn's own messages (workers starting and stopping) go where oslo.log writes.
         "errorlog": logs.log_file_path(conf) or "-",
         "pre_request": _pre_request,
@@ -377,14 +380,12 @@ def gunicorn_settings(conf: cfg.ConfigOpts, *, access_log: str | None = None) ->
     }
 
 
-def serve(conf: cfg.ConfigOpts, app_factory: AppFactory | None = None, *,
-          access_log: str | None = None) -> int:
+def serve(conf: cfg.ConfigOpts, app_factory: AppFactory | None = None) -> int:
     """Run the API until stopped; returns the exit status of the master process.
 
     `app_factory` builds the WSGI application in each worker (spyglass.app.build_app by default).
-    `access_log` is a gunicorn access log target ("-" for stdout), off by default.
     """
-    settings = gunicorn_settings(conf, access_log=access_log)
+    settings = gunicorn_settings(conf)
     health.set_draining(False)
     LOG.info("Spyglass %s serving on %s with %d workers of %d threads", _version(),
              settings["bind"][0], conf.workers, conf.threads)

@@ -42,3 +42,29 @@ def test_debug_logs_every_option_with_secrets_masked(new_server, tmp_path):
     assert str(database) not in text
     # The server works on that database: the log is not all it does.
     assert server.session().get("/v2/images").status_code == 200
+
+
+def test_each_request_is_logged_with_its_request_id(new_server, tmp_path):
+    log_file = tmp_path / "api.log"
+    server = new_server({"log_file": log_file, "log_requests": "true"})
+    session = server.session()
+    ok = session.get("/v2/images?limit=3")
+    missing = session.get("/v2/images/00000000-0000-4000-8000-000000000000")
+    assert (ok.status_code, missing.status_code) == (200, 404)
+    for resp, path, status in ((ok, "/v2/images?limit=3", 200),
+                               (missing, "/v2/images/00000000-0000-4000-8000-000000000000", 404)):
+        request_id = resp.headers["x-openstack-request-id"]
+        text = wait_for_text(log_file, request_id)
+        line = next((ln for ln in text.splitlines() if request_id in ln), "")
+        assert re.search(rf'INFO spyglass\.requests \[-\] 127\.0\.0\.1 "GET {re.escape(path)} HTTP/1\.1" '
+                         rf"status: {status} len: {len(resp.content)} time: \d+\.\d{{4}} "
+                         rf"request_id: {request_id}$", line), text
+
+
+def test_no_request_lines_by_default(new_server, tmp_path):
+    log_file = tmp_path / "api.log"
+    server = new_server({"log_file": log_file})
+    request_id = server.session().get("/v2/images").headers["x-openstack-request-id"]
+    server.stop()
+    text = log_file.read_text()
+    assert "serving on" in text and request_id not in text and "spyglass.requests" not in text, text
