@@ -130,7 +130,10 @@ class ImagesApi:
         except webob.exc.HTTPException as exc:
             return exc
         except Exception:
-            LOG.exception("unexpected error serving %s %s", req.method, req.path_info)
+            # The request ID is in the 500's x-openstack-request-id header: the way from a
+            # client's report to this traceback.
+            LOG.exception("unexpected error serving %s %s (%s)", req.method, req.path_info,
+                          req.environ.get(ENV_REQUEST_ID))
             return webob.exc.HTTPInternalServerError(
                 explanation="The server hit an unexpected error.")
 
