@@ -80,10 +80,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     from spyglass.db.migrate import MigrationError
+    from spyglass.stores.base import StoreConfigError
 
     try:
         return int(args.func(args))
-    except MigrationError as exc:
+    except (MigrationError, StoreConfigError) as exc:
         print(f"spyglass: {exc}", file=sys.stderr)
         return 1
 

@@ -77,6 +77,11 @@ store_opts = [
                help="Directory of the filesystem store. Default: images/ below data_dir."),
     cfg.IntOpt("filesystem_store_chunk_size", default=1024 * 1024, min=4096,
                help="Bytes read or written per call by the filesystem store."),
+    cfg.IntOpt("filesystem_store_file_perm", default=0,
+               help="Permissions of stored image files, as octal digits (644, 640): for other "
+                    "services (Nova) that read images straight from the store's directory, whose "
+                    "group or other bits then also open the directory. 0 or less: left as "
+                    "created (0640 less the umask). Must keep owner read."),
     cfg.BoolOpt("filesystem_store_direct_io", default=True,
                 help="Write uploads to the filesystem store with O_DIRECT, past the page cache, "
                      "where the filesystem allows it (it falls back by itself where not, as on "

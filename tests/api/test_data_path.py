@@ -6,6 +6,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import socket
 import time
 import uuid
@@ -325,3 +326,28 @@ def test_server_killed_mid_upload_restarts_with_image_queued_and_no_bytes(new_se
     data = os.urandom(100_000)
     assert _upload(admin, image["id"], data).status_code == 204
     assert admin.get(f"/v2/images/{image['id']}/file").content == data
+
+
+def test_file_perm_sets_the_mode_of_stored_images(new_server):
+    # Glance's filesystem_store_file_perm: octal digits; group and other bits open the directory.
+    server = new_server({"glance_store.filesystem_store_file_perm": "0644"})
+    images_dir = server.data_dir / "images"
+    assert images_dir.stat().st_mode & 0o011 == 0o011
+    session = server.session()
+    image = _create(session)
+    assert _upload(session, image["id"], os.urandom(3 * 1024 * 1024 + 1)).status_code == 204
+    assert (images_dir / image["id"]).stat().st_mode & 0o7777 == 0o644
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"glance_store.filesystem_store_file_perm": "200"}, "owner read"),
+    ({"glance_store.filesystem_store_file_perm": "0689"}, "not an octal mode"),
+    ({"glance_store.stores": "swift", "glance_store.default_store": "swift"}, "'swift' is not supported yet"),
+    ({"glance_store.default_store": "rbd"}, "default_store 'rbd' is not one of the enabled stores"),
+])
+def test_a_store_configuration_that_cannot_work_stops_the_start(new_server, options, message):
+    with pytest.raises(RuntimeError) as failed:
+        new_server(options)
+    output = str(failed.value)
+    assert re.search(rf"^spyglass: .*{re.escape(message)}", output, re.MULTILINE), output
+    assert "Traceback" not in output

@@ -19,6 +19,10 @@ class StoreError(Exception):
     """The store failed; nothing was kept."""
 
 
+class StoreConfigError(ValueError):
+    """The stores' configuration cannot work: the service must not start on it."""
+
+
 class SizeLimitExceeded(StoreError):
     pass
 

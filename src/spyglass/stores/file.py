@@ -2,14 +2,40 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 from spyglass.stores import pipeline
-from spyglass.stores.base import DataNotFound, StoredData, StoreError
+from spyglass.stores.base import DataNotFound, StoreConfigError, StoredData, StoreError
 from spyglass.stores.direct_file import UploadFile
+
+
+def _file_mode(file_perm: int) -> int | None:
+    if file_perm <= 0:
+        return None
+    try:
+        mode = int(str(file_perm), 8)
+    except ValueError:
+        raise StoreConfigError(f"filesystem_store_file_perm {file_perm} is not an octal mode") from None
+    if not mode & stat.S_IRUSR or mode > 0o7777:
+        raise StoreConfigError(f"filesystem_store_file_perm {file_perm} must be a file mode that "
+                               "lets the service read its own image files (owner read)")
+    return mode
+
+
+def _open_directory_for(directory: Path, file_mode: int) -> None:
+    """Whoever the file mode lets read image files (group or others) must be able to reach them."""
+    current = stat.S_IMODE(directory.stat().st_mode)
+    wanted = current
+    if file_mode & stat.S_IRWXG:
+        wanted |= stat.S_IXGRP
+    if file_mode & stat.S_IRWXO:
+        wanted |= stat.S_IXOTH
+    if wanted != current:
+        directory.chmod(wanted)
 
 
 class FileReader:
@@ -41,11 +67,17 @@ class FileReader:
 class FilesystemStore:
     scheme = "file"
 
-    def __init__(self, directory: Path, chunk_size: int = 1024 * 1024, *, direct_io: bool = True) -> None:
+    def __init__(self, directory: Path, chunk_size: int = 1024 * 1024, *, direct_io: bool = True,
+                 file_perm: int = 0) -> None:
+        """file_perm: Glance's filesystem_store_file_perm, octal digits written as a decimal
+        number (644 means 0o644); 0 or less leaves files as created."""
         self.directory = directory
         self.chunk_size = chunk_size
         self.direct_io = direct_io
+        self.file_mode = _file_mode(file_perm)
         directory.mkdir(parents=True, exist_ok=True)
+        if self.file_mode is not None:
+            _open_directory_for(directory, self.file_mode)
 
     def path_for(self, image_id: str) -> Path:
         return self.directory / image_id
@@ -60,6 +92,10 @@ class FilesystemStore:
             out = UploadFile(partial, direct=self.direct_io)
             try:
                 digests = pipeline.pump(fill, out.write, max_size=max_size)
+                if self.file_mode is not None:
+                    # Set before the rename: the file never shows under its image's name with
+                    # other permissions than configured.
+                    os.fchmod(out.fd, self.file_mode)
                 # The bytes must be on disk before the image can become active.
                 out.sync_and_close()
             finally:

@@ -6,14 +6,14 @@ from urllib.parse import urlparse
 from oslo_config import cfg
 
 from spyglass import config
-from spyglass.stores.base import Store, StoreError
+from spyglass.stores.base import Store, StoreConfigError, StoreError
 from spyglass.stores.file import FilesystemStore
 
 
 class StoreRegistry:
     def __init__(self, stores: dict[str, Store], default: str) -> None:
         if default not in stores:
-            raise ValueError(f"default store {default!r} is not enabled")
+            raise StoreConfigError(f"default_store {default!r} is not one of the enabled stores")
         self.stores = stores
         self.default_id = default
 
@@ -35,7 +35,8 @@ def from_config(conf: cfg.ConfigOpts) -> StoreRegistry:
         if name == "file":
             stores["file"] = FilesystemStore(config.filesystem_store_dir(conf),
                                              conf.glance_store.filesystem_store_chunk_size,
-                                             direct_io=conf.glance_store.filesystem_store_direct_io)
+                                             direct_io=conf.glance_store.filesystem_store_direct_io,
+                                             file_perm=conf.glance_store.filesystem_store_file_perm)
         else:
-            raise ValueError(f"store type {name!r} is not supported yet")
+            raise StoreConfigError(f"store type {name!r} is not supported yet")
     return StoreRegistry(stores, conf.glance_store.default_store)
