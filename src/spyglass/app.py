@@ -8,7 +8,7 @@ from typing import Any
 import webob
 import webob.exc
 from oslo_config import cfg
-from oslo_middleware import http_proxy_to_wsgi
+from oslo_middleware import cors, http_proxy_to_wsgi
 from oslo_middleware.request_id import ENV_REQUEST_ID
 
 from spyglass import config, health
@@ -148,7 +148,29 @@ def build_app(conf: cfg.ConfigOpts) -> WSGIApp:
     conf.register_opts(http_proxy_to_wsgi.OPTS, group="oslo_middleware")
     if conf.oslo_middleware.enable_proxy_headers_parsing:
         app = http_proxy_to_wsgi.HTTPProxyToWSGI(app, conf=conf)
-    return app
+    return _with_cors(app, conf)
+
+
+# Glance's CORS defaults, so that a dashboard set up for Glance (Horizon's direct image upload)
+# works unchanged once `[cors] allowed_origin` names it.
+CORS_DEFAULTS = {
+    "allow_headers": ["Content-MD5", "X-Image-Meta-Checksum", "X-Storage-Token", "Accept-Encoding",
+                      "X-Auth-Token", "X-Identity-Status", "X-Roles", "X-Service-Catalog", "X-User-Id",
+                      "X-Tenant-Id", "X-OpenStack-Request-ID"],
+    "expose_headers": ["X-Image-Meta-Checksum", "X-Auth-Token", "X-Subject-Token", "X-Service-Token",
+                       "X-OpenStack-Request-ID"],
+    "allow_methods": ["GET", "PUT", "POST", "DELETE", "PATCH"],
+}
+
+
+def _with_cors(app: WSGIApp, conf: cfg.ConfigOpts) -> WSGIApp:
+    """oslo.middleware's CORS, outermost as in Glance's pipeline, when an origin is allowed; like
+    the proxy middleware, it costs every request a webob round trip, so it is left out otherwise."""
+    cors.set_defaults(**CORS_DEFAULTS)
+    conf.register_opts(cors.CORS_OPTS, group="cors")
+    if not conf.cors.allowed_origin:
+        return app
+    return cors.CORS(app, conf)
 
 
 def recover_interrupted_uploads(conf: cfg.ConfigOpts) -> list[str]:

@@ -358,3 +358,40 @@ def test_every_answer_carries_its_own_request_id(spyglass_server, api):
     ids = [r.headers.get("x-openstack-request-id", "") for r in answers]
     assert all(REQUEST_ID.match(i) for i in ids), ids
     assert len(set(ids)) == len(ids)
+
+
+DASHBOARD = "https://dashboard.example.org"
+
+
+def test_no_cors_headers_by_default(spyglass_server):
+    resp = spyglass_server.session().get("/versions", headers={"Origin": DASHBOARD})
+    assert resp.status_code == 200
+    assert not [h for h in resp.headers if h.lower().startswith("access-control-")]
+
+
+def test_cors_for_an_allowed_origin_with_glance_defaults(new_server):
+    # A dashboard uploading straight from the browser (Horizon's direct mode) must get through.
+    server = new_server({"cors.allowed_origin": DASHBOARD})
+    session = server.session()
+    image = session.post("/v2/images", json={"name": unique("cors"), "disk_format": "raw",
+                                             "container_format": "bare"}).json()
+    url = f"/v2/images/{image['id']}/file"
+    preflight = session.options(url, headers={"Origin": DASHBOARD, "Access-Control-Request-Method": "PUT",
+                                              "Access-Control-Request-Headers": "X-Auth-Token, Content-Type"})
+    assert preflight.status_code == 200, preflight.text
+    assert preflight.headers["Access-Control-Allow-Origin"] == DASHBOARD
+    assert "PUT" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "x-auth-token" in preflight.headers["Access-Control-Allow-Headers"].lower()
+
+    data = b"cors" * 100000
+    upload = session.put(url, data=data, headers={"Origin": DASHBOARD, "Content-Type": "application/octet-stream"})
+    assert upload.status_code == 204
+    assert upload.headers["Access-Control-Allow-Origin"] == DASHBOARD
+    download = session.get(url, headers={"Origin": DASHBOARD})
+    assert download.content == data
+    assert download.headers["Access-Control-Allow-Origin"] == DASHBOARD
+    assert "X-OpenStack-Request-ID" in download.headers["Access-Control-Expose-Headers"]
+
+    other = session.get(f"/v2/images/{image['id']}", headers={"Origin": "https://elsewhere.example.org"})
+    assert other.status_code == 200
+    assert "Access-Control-Allow-Origin" not in other.headers
