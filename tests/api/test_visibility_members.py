@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 import uuid
 
 import pytest
@@ -412,3 +413,28 @@ def test_deactivate_needs_owner_or_admin(spyglass_server):
     assert other.post(f"/v2/images/{image['id']}/actions/reactivate").status_code == 403
     assert admin.post(f"/v2/images/{image['id']}/actions/reactivate").status_code == 204
     assert other.get(f"/v2/images/{image['id']}/file").content == b"y" * 1024
+
+
+# -- policy file ----------------------------------------------------------------------------------------
+
+def test_policy_file_overrides_a_rule_and_is_reread(new_server, tmp_path):
+    # An operator's Glance policy file carries over: same rule names, same [oslo_policy] option.
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text('"delete_image": "role:admin"\n')
+    server = new_server({"oslo_policy.policy_file": policy_file})
+    _, member = new_project(server)
+    first, second = create_image(member, name="kept"), create_image(member, name="gone")
+    resp = member.delete(f"/v2/images/{first['id']}")
+    assert resp.status_code == 403
+    assert "You are not authorized to complete delete_image action." in resp.text
+    assert member.get(f"/v2/images/{first['id']}").json()["status"] == "queued"
+    assert server.session().delete(f"/v2/images/{first['id']}").status_code == 204  # the admin may
+
+    # Back to the default (the owner's members may delete) once the file says so: it is re-read
+    # within a few seconds, without a restart.
+    policy_file.write_text('"delete_image": "role:admin or (role:member and project_id:%(owner)s)"\n')
+    deadline = time.monotonic() + 20
+    while (status := member.delete(f"/v2/images/{second['id']}").status_code) == 403 \
+            and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert status == 204
