@@ -49,6 +49,12 @@ core_opts = [
     cfg.IntOpt("graceful_shutdown_timeout", default=60, min=0,
                help="Seconds a stopping server waits for in-flight requests (uploads and downloads "
                     "included) before it exits anyway."),
+    cfg.BoolOpt("http_keepalive", default=True,
+                help="Keep client connections open between requests. Off, every answer says "
+                     "'Connection: close'."),
+    cfg.IntOpt("max_header_line", default=16384, min=1024,
+               help="Largest request header field, in bytes (Keystone tokens with large service "
+                    "catalogs need more than the usual 8 KiB)."),
     cfg.IntOpt("client_socket_timeout", default=900, min=0,
                help="Seconds a client may stay silent in the middle of a request body before the "
                     "request is dropped and its thread freed (0: wait forever). Uploads that keep "

@@ -341,11 +341,12 @@ def gunicorn_settings(conf: cfg.ConfigOpts) -> dict[str, Any]:
         "timeout": HEARTBEAT_TIMEOUT,
         # The master's limit; the workers cut their requests at graceful_shutdown_timeout.
         "graceful_timeout": conf.graceful_shutdown_timeout + KILL_GRACE,
-        "keepalive": 5,
+        # Seconds an idle kept-alive connection stays open; 0 closes it after every answer.
+        "keepalive": 5 if conf.http_keepalive else 0,
         # Image listings with long "in:" filters: gunicorn's maximum request line, and Glance's
         # max_header_line for header fields (Keystone tokens, long property values).
         "limit_request_line": 8190,
-        "limit_request_field_size": 16384,
+        "limit_request_field_size": conf.max_header_line,
         # One line per request through oslo.log (spyglass.gunicorn_log), not gunicorn's own
         # access log.
         **({"logger_class": RequestLogger} if conf.log_requests else {}),

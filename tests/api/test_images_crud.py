@@ -395,3 +395,39 @@ def test_cors_for_an_allowed_origin_with_glance_defaults(new_server):
     other = session.get(f"/v2/images/{image['id']}", headers={"Origin": "https://elsewhere.example.org"})
     assert other.status_code == 200
     assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def _raw_get(port: int, path: str, **headers: str) -> tuple[bytes, bytes]:
+    """One request on a fresh connection: the response head, and what follows it until the
+    server closes (or 2 s of silence)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+        lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in headers.items())]
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        data = b""
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+        except TimeoutError:
+            return data.partition(b"\r\n\r\n")[0], b"still open"
+        return data.partition(b"\r\n\r\n")[0], b"closed"
+
+
+def test_http_keepalive_off_closes_after_each_answer(new_server):
+    server = new_server({"http_keepalive": "false"})
+    head, after = _raw_get(server.port, "/versions")
+    assert head.startswith(b"HTTP/1.1 200") and b"Connection: close" in head
+    assert after == b"closed"
+
+
+def test_max_header_line(spyglass_server, new_server):
+    # The default takes a 10 KiB header (a Keystone token with a big catalog); a smaller limit
+    # refuses a larger field with a 4xx and serves the next request.
+    assert spyglass_server.session().get("/versions", headers={"X-Big": "x" * 10240}).status_code == 200
+    server = new_server({"max_header_line": 2048})
+    session = server.session()
+    assert session.get("/versions", headers={"X-Big": "x" * 1500}).status_code == 200
+    refused = session.get("/versions", headers={"X-Big": "x" * 3000})
+    assert 400 <= refused.status_code < 500
+    assert session.get("/versions").status_code == 200
