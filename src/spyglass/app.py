@@ -10,6 +10,7 @@ import webob.exc
 from oslo_config import cfg
 from oslo_middleware import cors, http_proxy_to_wsgi
 from oslo_middleware.request_id import ENV_REQUEST_ID
+from oslo_policy import opts as policy_opts
 
 from spyglass import config, health
 from spyglass.api import data, images, info, members, schemas, tags, versions
@@ -138,14 +139,25 @@ class ImagesApi:
                 explanation="The server hit an unexpected error.")
 
 
+def register_middleware_options(conf: cfg.ConfigOpts) -> None:
+    """The options of the middleware and libraries the application builds: registered when it is
+    built, and by the start-up check of the config files (spyglass.config_check) before that."""
+    health.register_opts(conf)
+    conf.register_opts(http_proxy_to_wsgi.OPTS, group="oslo_middleware")
+    cors.set_defaults(**CORS_DEFAULTS)
+    conf.register_opts(cors.CORS_OPTS, group="cors")
+    for group, options in policy_opts.list_opts():
+        conf.register_opts(options, group=group)
+
+
 def build_app(conf: cfg.ConfigOpts) -> WSGIApp:
+    register_middleware_options(conf)
     api = ImagesApi(build_services(conf), conf)
     app: WSGIApp = health.healthcheck_middleware(api, conf)
     app = request_id_middleware(app)
     # With `[oslo_middleware] enable_proxy_headers_parsing` off (the default) the proxy middleware
     # passes requests through untouched, yet building its webob request costs a third of a small
     # GET: it is only in the pipeline when it has something to do.
-    conf.register_opts(http_proxy_to_wsgi.OPTS, group="oslo_middleware")
     if conf.oslo_middleware.enable_proxy_headers_parsing:
         app = http_proxy_to_wsgi.HTTPProxyToWSGI(app, conf=conf)
     return _with_cors(app, conf)
@@ -166,8 +178,6 @@ CORS_DEFAULTS = {
 def _with_cors(app: WSGIApp, conf: cfg.ConfigOpts) -> WSGIApp:
     """oslo.middleware's CORS, outermost as in Glance's pipeline, when an origin is allowed; like
     the proxy middleware, it costs every request a webob round trip, so it is left out otherwise."""
-    cors.set_defaults(**CORS_DEFAULTS)
-    conf.register_opts(cors.CORS_OPTS, group="cors")
     if not conf.cors.allowed_origin:
         return app
     return cors.CORS(app, conf)

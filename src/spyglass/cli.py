@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from oslo_config import cfg
 
 from spyglass import config, logs
+
+LOG = logging.getLogger("spyglass.serve")
 
 
 def _load(args: argparse.Namespace) -> cfg.ConfigOpts:
@@ -33,8 +36,12 @@ def _serve(args: argparse.Namespace) -> int:
         print("The database schema is not current: run `spyglass db sync` "
               "(or `spyglass db check` to see what is pending).", file=sys.stderr)
         return 2
-    from spyglass.app import recover_interrupted_uploads
+    from spyglass.app import recover_interrupted_uploads, register_middleware_options
+    from spyglass.config_check import unused_settings
 
+    register_middleware_options(conf)
+    for line in unused_settings(conf, args.config_file):
+        LOG.warning("%s", line)
     recover_interrupted_uploads(conf)
     return server.serve(conf)
 
