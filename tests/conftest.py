@@ -23,8 +23,8 @@ def new_server(tmp_path: Path) -> Iterator[Callable[..., SpyglassServer]]:
     servers: list[SpyglassServer] = []
 
     def start(options: dict[str, object] | None = None, data_dir: Path | None = None,
-              file_size_limit: int | None = None) -> SpyglassServer:
-        server = make_server(data_dir or tmp_path / f"server-{len(servers)}", options)
+              file_size_limit: int | None = None, config_dir: Path | None = None) -> SpyglassServer:
+        server = make_server(data_dir or tmp_path / f"server-{len(servers)}", options, config_dir)
         servers.append(server)
         return server.start(file_size_limit=file_size_limit)
 

@@ -40,6 +40,7 @@ class SpyglassServer:
     data_dir: Path
     port: int
     config_file: Path | None = None
+    config_dir: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
 
@@ -54,6 +55,8 @@ class SpyglassServer:
         args = ["--data-dir", str(self.data_dir)]
         if self.config_file is not None:
             args += ["--config-file", str(self.config_file)]
+        if self.config_dir is not None:
+            args += ["--config-dir", str(self.config_dir)]
         return args
 
     def db_sync(self) -> None:
@@ -128,10 +131,11 @@ class SpyglassServer:
         return s
 
 
-def make_server(base: Path, options: dict[str, object] | None = None) -> SpyglassServer:
+def make_server(base: Path, options: dict[str, object] | None = None,
+                config_dir: Path | None = None) -> SpyglassServer:
     base.mkdir(parents=True, exist_ok=True)
     config_file = write_config(base / "spyglass.conf", options) if options else None
-    server = SpyglassServer(data_dir=base, port=free_port(), config_file=config_file)
+    server = SpyglassServer(data_dir=base, port=free_port(), config_file=config_file, config_dir=config_dir)
     server.db_sync()
     return server
 

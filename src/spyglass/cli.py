@@ -13,7 +13,7 @@ LOG = logging.getLogger("spyglass.serve")
 
 
 def _load(args: argparse.Namespace) -> cfg.ConfigOpts:
-    conf = config.load(config_files=args.config_file)
+    conf = config.load(config_files=args.config_file, config_dirs=args.config_dir)
     logs.setup(conf)
     if getattr(args, "data_dir", None):
         conf.set_override("data_dir", args.data_dir)
@@ -40,7 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
     from spyglass.config_check import unused_settings
 
     register_middleware_options(conf)
-    for line in unused_settings(conf, args.config_file):
+    for line in unused_settings(conf, config.files_read(args.config_file, args.config_dir)):
         LOG.warning("%s", line)
     recover_interrupted_uploads(conf)
     return server.serve(conf)
@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config-file", action="append", default=[], metavar="FILE",
                         help="oslo.config INI file; may be repeated, later files win.")
+    common.add_argument("--config-dir", action="append", default=[], metavar="DIR",
+                        help="Directory whose *.conf files are read after the config files, in "
+                             "name order; may be repeated.")
     common.add_argument("--data-dir", help="Directory of the embedded SQLite database and file store.")
     sub = parser.add_subparsers(dest="command", required=True)
 

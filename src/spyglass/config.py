@@ -118,12 +118,21 @@ def register(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(inspection.OPTS, group="image_format")
 
 
-def load(argv: list[str] | None = None, config_files: list[str] | None = None) -> cfg.ConfigOpts:
+def load(argv: list[str] | None = None, config_files: list[str] | None = None,
+         config_dirs: list[str] | None = None) -> cfg.ConfigOpts:
+    """config_dirs: directories whose *.conf files are read after config_files, in name order
+    (oslo.config's --config-dir, as in /etc/glance/glance-api.conf.d)."""
     conf = cfg.ConfigOpts()
     register(conf)
     conf(args=argv or [], project="spyglass", default_config_files=config_files or [],
-         default_config_dirs=[])
+         default_config_dirs=config_dirs or [])
     return conf
+
+
+def files_read(config_files: list[str], config_dirs: list[str]) -> list[str]:
+    """The files load() reads, in its order."""
+    in_dirs = [str(path) for d in config_dirs for path in sorted(Path(d).glob("*.conf"))]
+    return [*config_files, *in_dirs]
 
 
 def data_dir(conf: cfg.ConfigOpts) -> Path:

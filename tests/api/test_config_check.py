@@ -24,3 +24,29 @@ def test_settings_spyglass_does_not_read_are_named_at_start(new_server, tmp_path
     ], server.log()
     assert "secret" not in server.log()  # values are never repeated
     assert server.session().get("/v2/images").status_code == 200
+
+
+def test_config_dir_snippets_are_read_in_name_order_and_checked(new_server, tmp_path):
+    # As /etc/glance/glance-api.conf.d: *.conf files after the config file, later ones winning.
+    snippets = tmp_path / "spyglass.conf.d"
+    snippets.mkdir()
+    store = tmp_path / "elsewhere"
+    (snippets / "10-store.conf").write_text(f"[glance_store]\nfilesystem_store_datadir = {tmp_path / 'first'}\n")
+    (snippets / "20-store.conf").write_text(f"[glance_store]\nfilesystem_store_datadir = {store}\n")
+    (snippets / "30-extra.conf").write_text("[DEFAULT]\nimage_cache_dir = /var/lib/glance/cache\n")
+    (snippets / "README").write_text("[DEFAULT]\nnot_read = 1\n")  # not *.conf
+    server = new_server({"image_size_cap": 1024 * 1024}, config_dir=snippets)
+    session = server.session()
+    image = session.post("/v2/images", json={"name": "d", "disk_format": "raw", "container_format": "bare"}).json()
+    resp = session.put(f"/v2/images/{image['id']}/file", data=b"x" * 1000,
+                       headers={"Content-Type": "application/octet-stream"})
+    assert resp.status_code == 204
+    assert (store / image["id"]).read_bytes() == b"x" * 1000
+    assert not (tmp_path / "first").exists() or not any((tmp_path / "first").iterdir())
+    # The config file's own settings still apply alongside.
+    big = session.post("/v2/images", json={"name": "big", "disk_format": "raw", "container_format": "bare"}).json()
+    assert session.put(f"/v2/images/{big['id']}/file", data=b"x" * (1024 * 1024 + 1),
+                       headers={"Content-Type": "application/octet-stream"}).status_code == 413
+    log = server.log()
+    assert f"{snippets / '30-extra.conf'}: [DEFAULT] image_cache_dir is ignored" in log, log
+    assert "not_read" not in log
