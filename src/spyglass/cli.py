@@ -40,6 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
     from spyglass.config_check import unused_settings
 
     register_middleware_options(conf)
+    config.check_values(conf)
     for line in unused_settings(conf, config.files_read(args.config_file, args.config_dir)):
         LOG.warning("%s", line)
     recover_interrupted_uploads(conf)
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(args.func(args))
-    except (MigrationError, StoreConfigError) as exc:
+    except (MigrationError, StoreConfigError, cfg.Error) as exc:
         print(f"spyglass: {exc}", file=sys.stderr)
         return 1
 

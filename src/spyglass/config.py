@@ -129,6 +129,17 @@ def load(argv: list[str] | None = None, config_files: list[str] | None = None,
     return conf
 
 
+def check_values(conf: cfg.ConfigOpts) -> None:
+    """Read every registered option once, so that a value that does not parse fails the start
+    with oslo.config's message (ConfigFileValueError) instead of failing a worker, or a request,
+    whenever the option is first used."""
+    for name in conf:
+        value = getattr(conf, name)
+        if isinstance(value, cfg.ConfigOpts.GroupAttr):
+            for option in value:
+                getattr(value, option)
+
+
 def files_read(config_files: list[str], config_dirs: list[str]) -> list[str]:
     """The files load() reads, in its order."""
     in_dirs = [str(path) for d in config_dirs for path in sorted(Path(d).glob("*.conf"))]

@@ -2,6 +2,11 @@
 without a word."""
 from __future__ import annotations
 
+import subprocess
+
+import pytest
+from spyglass_testing import SPYGLASS
+
 
 def test_settings_spyglass_does_not_read_are_named_at_start(new_server, tmp_path):
     server = new_server({
@@ -18,8 +23,8 @@ def test_settings_spyglass_does_not_read_are_named_at_start(new_server, tmp_path
     assert said == [
         f"{config_file}: [DEFAULT] user_storage_quota is ignored: not an option Spyglass reads",
         f"{config_file}: [glance_store] swift_store_auth_address is ignored: not an option Spyglass reads",
-        f"{config_file}: [keystone_authtoken] is ignored: Keystone authentication is not in this release: "
-        "identity comes from the X-Project-Id/X-User-Id/X-Roles headers",
+        (f"{config_file}: [keystone_authtoken] is ignored: Keystone authentication is not in this release: "
+         "identity comes from the X-Project-Id/X-User-Id/X-Roles headers"),
         f"{config_file}: [taskflow_executor] is ignored: Spyglass reads nothing in it",
     ], server.log()
     assert "secret" not in server.log()  # values are never repeated
@@ -50,3 +55,23 @@ def test_config_dir_snippets_are_read_in_name_order_and_checked(new_server, tmp_
     log = server.log()
     assert f"{snippets / '30-extra.conf'}: [DEFAULT] image_cache_dir is ignored" in log, log
     assert "not_read" not in log
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[DEFAULT]\nworkers = many\n", "Value for option workers"),
+    ("[DEFAULT]\nworkers = 0\n", "Value for option workers"),
+    ("[image_format]\nrequire_image_format_match = perhaps\n", "Value for option require_image_format_match"),
+    ("[DEFAULT\nworkers = 2\n", "Failed to parse"),
+    (None, "Failed to find some config files"),
+])
+def test_a_config_that_does_not_parse_stops_the_start_with_one_line(tmp_path, text, message):
+    config_file = tmp_path / "spyglass.conf"
+    if text is not None:
+        config_file.write_text(text)
+    data_dir = tmp_path / "data"
+    subprocess.run([*SPYGLASS, "db", "sync", "--data-dir", str(data_dir)], check=True, capture_output=True)
+    done = subprocess.run([*SPYGLASS, "serve", "--config-file", str(config_file), "--data-dir", str(data_dir),
+                           "--bind", "127.0.0.1:1"], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.startswith(f"spyglass: {message}"), done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
