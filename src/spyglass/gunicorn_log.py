@@ -23,6 +23,8 @@ REQUESTS = logging.getLogger("spyglass.requests")
 class RequestLogger(Logger):
     @property
     def access_log_enabled(self) -> bool:
+        # gunicorn derives this from its own accesslog setting, which stays unset; workers that
+        # consult it before calling access() must not skip these lines.
         return True
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
