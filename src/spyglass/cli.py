@@ -14,7 +14,6 @@ LOG = logging.getLogger("spyglass.serve")
 
 def _load(args: argparse.Namespace) -> cfg.ConfigOpts:
     conf = config.load(config_files=args.config_file, config_dirs=args.config_dir)
-    logs.setup(conf)
     if getattr(args, "data_dir", None):
         conf.set_override("data_dir", args.data_dir)
     if getattr(args, "bind", None):
@@ -26,31 +25,44 @@ def _load(args: argparse.Namespace) -> cfg.ConfigOpts:
     return conf
 
 
+def _serving_conf(args: argparse.Namespace, conf: cfg.ConfigOpts | None = None) -> cfg.ConfigOpts:
+    """The configuration `serve` runs on, checked whole before any worker uses it: at start, and
+    again on SIGHUP, where a configuration that fails the check leaves the running one in place."""
+    from spyglass.app import register_middleware_options
+    from spyglass.config_check import unused_settings
+    from spyglass.stores import registry
+
+    conf = conf or _load(args)
+    register_middleware_options(conf)
+    config.check_values(conf)
+    registry.from_config(conf)  # store settings that cannot work fail here, not in a worker
+    for line in unused_settings(conf, config.files_read(args.config_file, args.config_dir)):
+        LOG.warning("%s", line)
+    return conf
+
+
 def _serve(args: argparse.Namespace) -> int:
     from spyglass import server
+    from spyglass.app import recover_interrupted_uploads
     from spyglass.db import migrate
 
     conf = _load(args)
+    logs.setup(conf)
     url = config.database_url(conf)
     if not migrate.is_current(url):
         print("The database schema is not current: run `spyglass db sync` "
               "(or `spyglass db check` to see what is pending).", file=sys.stderr)
         return 2
-    from spyglass.app import recover_interrupted_uploads, register_middleware_options
-    from spyglass.config_check import unused_settings
-
-    register_middleware_options(conf)
-    config.check_values(conf)
-    for line in unused_settings(conf, config.files_read(args.config_file, args.config_dir)):
-        LOG.warning("%s", line)
+    conf = _serving_conf(args, conf)
     recover_interrupted_uploads(conf)
-    return server.serve(conf)
+    return server.serve(conf, reload_conf=lambda: _serving_conf(args))
 
 
 def _db(args: argparse.Namespace) -> int:
     from spyglass.db import migrate
 
     conf = _load(args)
+    logs.setup(conf)
     url = config.database_url(conf)
     if args.db_command == "version":
         for branch, revision in migrate.version(url).items():

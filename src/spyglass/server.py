@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     from oslo_config import cfg
 
 AppFactory = Callable[["cfg.ConfigOpts"], "WSGIApplication"]
+ConfLoader = Callable[[], "cfg.ConfigOpts"]
 
 LOG = logging.getLogger(__name__)
 
@@ -287,13 +288,31 @@ class _DrainingArbiter(Arbiter):
 
 class _Application(BaseApplication):
     def __init__(self, conf: cfg.ConfigOpts, app_factory: AppFactory,
-                 settings: dict[str, Any]) -> None:
+                 reload_conf: ConfLoader | None = None) -> None:
+        self._app_factory = app_factory
+        self._reload_conf = reload_conf
+        self._use(conf)
+        super().__init__(prog="spyglass")
+
+    def _use(self, conf: cfg.ConfigOpts) -> None:
         self.conf = conf
         self.shutdown_timeout = conf.graceful_shutdown_timeout
         self.client_socket_timeout = conf.client_socket_timeout
-        self._app_factory = app_factory
-        self._settings = settings
-        super().__init__(prog="spyglass")
+        self._settings = gunicorn_settings(conf)
+
+    def reload(self) -> None:
+        # SIGHUP: gunicorn starts new workers and stops the old ones gracefully. The new ones are
+        # built from the config files as they are now, if they pass the same checks as at start.
+        # Logging options keep their start-up values.
+        if self._reload_conf is not None:
+            try:
+                conf = self._reload_conf()
+            except Exception as exc:  # noqa: BLE001 - whatever it is, the running config stays
+                LOG.error("Configuration not reloaded, the running one stays: %s", exc)
+            else:
+                self._use(conf)
+                LOG.info("Configuration reloaded from its files; new workers use it")
+        super().reload()
 
     def load_config(self) -> None:
         for name, value in self._settings.items():
@@ -381,20 +400,21 @@ def gunicorn_settings(conf: cfg.ConfigOpts) -> dict[str, Any]:
     }
 
 
-def serve(conf: cfg.ConfigOpts, app_factory: AppFactory | None = None) -> int:
+def serve(conf: cfg.ConfigOpts, app_factory: AppFactory | None = None,
+          reload_conf: ConfLoader | None = None) -> int:
     """Run the API until stopped; returns the exit status of the master process.
 
     `app_factory` builds the WSGI application in each worker (spyglass.app.build_app by default).
+    `reload_conf` loads and checks the configuration again on SIGHUP (raising if it cannot work).
     """
-    settings = gunicorn_settings(conf)
     health.set_draining(False)
     LOG.info("Spyglass %s serving on %s with %d workers of %d threads", _version(),
-             settings["bind"][0], conf.workers, conf.threads)
+             gunicorn_settings(conf)["bind"][0], conf.workers, conf.threads)
     # Every option's value (secrets masked) with [DEFAULT] debug on, as OpenStack services do.
     conf.log_opt_values(LOG, logging.DEBUG)
     master = os.getpid()
     try:
-        _Application(conf, app_factory or _build_app, settings).run()
+        _Application(conf, app_factory or _build_app, reload_conf).run()
     except SystemExit as exc:
         if os.getpid() != master:
             raise  # a worker process leaving: it must not return into the caller's code

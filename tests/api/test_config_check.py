@@ -1,11 +1,16 @@
-"""A config file written for Glance: what Spyglass does not read is named at start, not dropped
-without a word."""
+"""Config files at start and on SIGHUP: one written for Glance has what Spyglass does not read
+named, not dropped without a word; one that cannot work stops the start, or leaves the running
+configuration in place on reload."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
-from spyglass_testing import SPYGLASS
+from spyglass_testing import SPYGLASS, write_config
 
 
 def test_settings_spyglass_does_not_read_are_named_at_start(new_server, tmp_path):
@@ -75,3 +80,45 @@ def test_a_config_that_does_not_parse_stops_the_start_with_one_line(tmp_path, te
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.startswith(f"spyglass: {message}"), done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def _workers(server) -> set[int]:
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+    return {int(p) for p in children.read_text().split()}
+
+
+def _hup_and_wait_for_new_workers(server) -> None:
+    before = _workers(server)
+    os.kill(server.process.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = _workers(server)
+        if now and not now & before:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"workers not replaced after SIGHUP:\n{server.log()}")
+
+
+def _tag(session, image_id: str, tag: str) -> int:
+    return session.put(f"/v2/images/{image_id}/tags/{tag}").status_code
+
+
+def test_sighup_reloads_the_config_files_without_a_stop(new_server):
+    server = new_server({"image_tag_quota": 1})
+    session = server.session()
+    image = session.post("/v2/images", json={"name": "t"}).json()
+    assert _tag(session, image["id"], "one") == 204
+    assert _tag(session, image["id"], "two") == 413
+
+    write_config(server.config_file, {"image_tag_quota": 3})
+    _hup_and_wait_for_new_workers(server)
+    assert _tag(session, image["id"], "two") == 204
+    assert "Configuration reloaded from its files" in server.log()
+
+    # A config that cannot work is refused on reload: the running one stays, and so does the server.
+    write_config(server.config_file, {"image_tag_quota": "plenty"})
+    _hup_and_wait_for_new_workers(server)
+    assert _tag(session, image["id"], "three") == 204
+    assert _tag(session, image["id"], "four") == 413  # still 3
+    assert "Configuration not reloaded, the running one stays: Value for option image_tag_quota" in server.log()
+    assert server.process.poll() is None
