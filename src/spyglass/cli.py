@@ -7,7 +7,7 @@ import sys
 
 from oslo_config import cfg
 
-from spyglass import config, logs
+from spyglass import config, logs, version
 
 LOG = logging.getLogger("spyglass.serve")
 
@@ -77,6 +77,7 @@ def _db(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="spyglass", description="OpenStack Images API v2 service.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config-file", action="append", default=[], metavar="FILE",
                         help="oslo.config INI file; may be repeated, later files win.")

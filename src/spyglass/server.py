@@ -53,7 +53,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
@@ -62,7 +61,7 @@ from gunicorn.errors import HaltServer
 from gunicorn.http.body import Body, LengthReader
 from gunicorn.workers.gthread import ThreadWorker
 
-from spyglass import gunicorn_response, health, logs
+from spyglass import gunicorn_response, health, logs, version
 from spyglass.api.data import READINTO_KEY
 from spyglass.gunicorn_body import SocketBody
 from spyglass.gunicorn_log import RequestLogger
@@ -334,13 +333,6 @@ class _Application(BaseApplication):
             sys.exit(exc.exit_status)
 
 
-def _version() -> str:
-    try:
-        return metadata.version("spyglass")
-    except metadata.PackageNotFoundError:
-        return "(not installed)"
-
-
 def _build_app(conf: cfg.ConfigOpts) -> WSGIApplication:
     from spyglass.app import build_app
 
@@ -408,7 +400,7 @@ def serve(conf: cfg.ConfigOpts, app_factory: AppFactory | None = None,
     `reload_conf` loads and checks the configuration again on SIGHUP (raising if it cannot work).
     """
     health.set_draining(False)
-    LOG.info("Spyglass %s serving on %s with %d workers of %d threads", _version(),
+    LOG.info("Spyglass %s serving on %s with %d workers of %d threads", version(),
              gunicorn_settings(conf)["bind"][0], conf.workers, conf.threads)
     # Every option's value (secrets masked) with [DEFAULT] debug on, as OpenStack services do.
     conf.log_opt_values(LOG, logging.DEBUG)
