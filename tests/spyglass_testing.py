@@ -99,7 +99,8 @@ class SpyglassServer:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise
+            raise AssertionError(f"spyglass serve still running {timeout}s after SIGTERM; its log:\n"
+                                 f"{self.log()}") from None
 
     def kill(self) -> None:
         """SIGKILL the whole process group: the server and its workers die at once, as in a crash."""
