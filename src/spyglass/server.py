@@ -230,13 +230,14 @@ def serve(conf: cfg.ConfigOpts, app_factory: AppFactory | None = None,
     `reload_conf` loads and checks the configuration again on SIGHUP (raising if it cannot work).
     """
     health.set_draining(False)
+    application = _Application(conf, app_factory or _build_app, reload_conf)
     LOG.info("Spyglass %s serving on %s with %d workers of %d threads", version(),
-             gunicorn_settings(conf)["bind"][0], conf.workers, conf.threads)
+             application.cfg.bind[0], conf.workers, conf.threads)
     # Every option's value (secrets masked) with [DEFAULT] debug on, as OpenStack services do.
     conf.log_opt_values(LOG, logging.DEBUG)
     master = os.getpid()
     try:
-        _Application(conf, app_factory or _build_app, reload_conf).run()
+        application.run()
     except SystemExit as exc:
         if os.getpid() != master:
             raise  # a worker process leaving: it must not return into the caller's code
