@@ -14,9 +14,9 @@ DevStack's API_WORKERS gives on this machine (a quarter of the CPUs, at least 2)
 each, "Connection: close" on every answer, no keep-alive; DevStack's Apache in front of it is
 left out, which only spares Glance a hop.
 
-Glance is installed from PyPI (`glance==33.*` and gunicorn) into a virtualenv kept in a cache
-directory, ~/.cache/spyglass-bench/glance-33 unless --glance-venv says otherwise: the first run
-needs the package registry and takes a few minutes.
+Glance is installed from PyPI (`glance==33.*` and gunicorn, uWSGI if asked for) into the virtualenv
+the tests use (tests/real_glance.py: ~/.cache/spyglass/glance-33 unless SPYGLASS_GLANCE_VENV or
+--glance-venv say otherwise): the first run needs the package registry and takes a minute or two.
 
 Usage: .venv/bin/python bench/glance_compare.py [--rounds N] [--seconds S] [--glance-venv DIR]
                                                [--glance-server gunicorn|uwsgi]
@@ -25,68 +25,28 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (HOST, Server, free_port, machine_description, median, scratch_dir,  # noqa: E402
-                     spread, table, wait_for_http)
-from metadata import ensure_wrk, run_wrk, write_ids  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import real_glance
+from _common import (
+    HOST,
+    Server,
+    machine_description,
+    median,
+    scratch_dir,
+    spread,
+    table,
+    wait_for_http,
+)
+from metadata import ensure_wrk, run_wrk, write_ids
 
-GLANCE_REQUIREMENT = "glance==33.*"
-DEFAULT_VENV = Path.home() / ".cache" / "spyglass-bench" / "glance-33"
 IDENTITY = {"X-Identity-Status": "Confirmed", "X-Project-Id": "bench", "X-User-Id": "bench-user",
             "X-Roles": "admin,member,reader"}
-
-# The middleware of Glance's own `headers` pipeline (the one it ships, for a deployment that gets
-# identity headers from a proxy), so that Glance is measured as operators run it.
-PASTE_INI = """\
-[pipeline:glance-api-headers]
-pipeline = cors http_proxy_to_wsgi versionnegotiation osprofiler context rootapp
-
-[composite:rootapp]
-paste.composite_factory = glance.api:root_app_factory
-/: apiversions
-/v2: apiv2app
-
-[app:apiversions]
-paste.app_factory = glance.api.versions:create_resource
-
-[app:apiv2app]
-paste.app_factory = glance.api.v2.router:API.factory
-
-[filter:versionnegotiation]
-paste.filter_factory = glance.api.middleware.version_negotiation:VersionNegotiationFilter.factory
-
-[filter:context]
-paste.filter_factory = glance.api.middleware.context:ContextMiddleware.factory
-
-[filter:cors]
-paste.filter_factory = oslo_middleware.cors:filter_factory
-oslo_config_project = glance
-oslo_config_program = glance-api
-
-[filter:http_proxy_to_wsgi]
-paste.filter_factory = oslo_middleware:HTTPProxyToWSGI.factory
-
-[filter:osprofiler]
-paste.filter_factory = osprofiler.web:WsgiMiddleware.factory
-"""
-
-
-def ensure_glance(venv: Path, server: str) -> Path:
-    if not (venv / "bin" / "glance-manage").exists():
-        print(f"installing {GLANCE_REQUIREMENT} and gunicorn into {venv} (once)", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", GLANCE_REQUIREMENT, "gunicorn"], check=True)
-    if server == "uwsgi" and not (venv / "bin" / "uwsgi").exists():
-        print(f"installing uwsgi into {venv} (once; it compiles, which needs a C compiler)", flush=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "uwsgi"], check=True)
-    return venv
 
 
 def devstack_api_workers() -> int:
@@ -118,67 +78,32 @@ socket-timeout = 30
 """
 
 
-class GlanceServer:
-    """`glance-manage db sync`, then Glance's API in gunicorn (or uWSGI) on 127.0.0.1; SIGTERM on exit."""
+class GlanceServer(real_glance.GlanceApi):
+    """`glance-manage db sync` on a database of its own, then Glance's API in gunicorn (the harness
+    of the tests) or in uWSGI as DevStack runs it; stopped on exit."""
 
     def __init__(self, venv: Path, work: Path, workers: int, threads: int, server: str = "gunicorn") -> None:
-        self.venv, self.work, self.workers, self.threads, self.server = venv, work, workers, threads, server
-        self.port = free_port()
         self.db_file = work / "glance.sqlite"
-        self.log_file = work / f"{server}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        (work / "store").mkdir(parents=True)
-        (work / "glance-api-paste.ini").write_text(PASTE_INI)
-        (work / "glance-api.conf").write_text(f"""\
-[DEFAULT]
-log_file = {work / 'glance-api.log'}
-node_staging_uri = file://{work / 'staging'}
+        super().__init__(venv, work, f"sqlite:///{self.db_file}", work / "store", workers=workers, threads=threads)
+        self.server = server
 
-[database]
-connection = sqlite:///{self.db_file}
-
-[glance_store]
-stores = file
-default_store = file
-filesystem_store_datadir = {work / 'store'}/
-
-[paste_deploy]
-flavor = headers
-config_file = {work / 'glance-api-paste.ini'}
-""")
+    def command(self) -> list[str]:
+        if self.server != "uwsgi":
+            return super().command()
+        ini = self.work / "glance-api-uwsgi.ini"
+        ini.write_text(uwsgi_ini(self.venv, self.port, self.workers))
+        return [str(self.venv / "bin" / "uwsgi"), "--ini", str(ini)]
 
     def __enter__(self) -> GlanceServer:
-        bin_dir = self.venv / "bin"
-        subprocess.run([str(bin_dir / "glance-manage"), "--config-file", str(self.work / "glance-api.conf"),
-                        "db", "sync"], check=True, capture_output=True)
-        env = {**os.environ, "OS_GLANCE_CONFIG_DIR": str(self.work), "PYTHONWARNINGS": "ignore"}
-        if self.server == "uwsgi":
-            ini = self.work / "glance-api-uwsgi.ini"
-            ini.write_text(uwsgi_ini(self.venv, self.port, self.workers))
-            command = [str(bin_dir / "uwsgi"), "--ini", str(ini)]
-        else:
-            command = [str(bin_dir / "gunicorn"), "-k", "gthread", "--workers", str(self.workers),
-                       "--threads", str(self.threads), "--bind", f"{HOST}:{self.port}",
-                       "glance.common.wsgi_app:init_app()"]
-        with open(self.log_file, "ab") as log:
-            self.proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        wait_for_http(self.proc, self.port, "/v2/images?limit=1", what="Glance", log_file=self.log_file,
+        self.db_sync()
+        self.start(IDENTITY)
+        # Warm every worker up before measuring.
+        wait_for_http(self.process, self.port, "/v2/images?limit=1", what="Glance", log_file=self.log_file,
                       warm_ups=self.workers * 4, headers=IDENTITY, timeout=120)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
-    def log_count(self, needle: str) -> int:
-        return sum(path.read_text(errors="replace").count(needle)
-                   for path in (self.log_file, self.work / "glance-api.log") if path.exists())
+        self.stop()
 
 
 def live_ids(db_file: Path) -> list[str]:
@@ -194,7 +119,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=(os.cpu_count() or 1) + 1,
                     help="gunicorn workers of both servers (default: Spyglass's default, CPUs + 1)")
     ap.add_argument("--threads", type=int, default=16, help="threads per worker of both servers")
-    ap.add_argument("--glance-venv", type=Path, default=DEFAULT_VENV)
+    ap.add_argument("--glance-venv", type=Path, default=real_glance.venv_path())
     ap.add_argument("--glance-server", choices=("gunicorn", "uwsgi"), default="gunicorn",
                     help="what serves Glance: the same gunicorn as Spyglass, or uWSGI as DevStack runs it")
     ap.add_argument("--dir", help="parent of the scratch directories (default: the system temp dir)")
@@ -203,7 +128,7 @@ def main() -> int:
     if args.quick:
         args.rounds, args.seconds = 1, 2
     wrk = ensure_wrk(False)
-    venv = ensure_glance(args.glance_venv, args.glance_server)
+    venv = real_glance.install(args.glance_venv, ("uwsgi",) if args.glance_server == "uwsgi" else ())
     phases = [("create", "create.lua", 1), ("create", "create.lua", args.clients),
               ("get", "show.lua", 1), ("get", "show.lua", args.clients), ("delete", "delete.lua", args.clients)]
     rates: dict[tuple[str, str], list[float]] = {}

@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import real_glance
 import sqlalchemy as sa
 
 from spyglass.db import migrate
@@ -277,9 +278,11 @@ def test_a_database_migrated_by_a_newer_release_is_reported(db: tuple[Path, str]
 
 
 def _glance_manage() -> str:
-    found = os.environ.get("GLANCE_MANAGE") or shutil.which("glance-manage")
+    venv = real_glance.installed()
+    found = os.environ.get("GLANCE_MANAGE") or (venv and str(venv / "bin" / "glance-manage")) or \
+        shutil.which("glance-manage")
     if not found:
-        pytest.skip("Glance is not installed (set GLANCE_MANAGE to a glance-manage)")
+        pytest.skip("Glance is not installed: run `python tests/real_glance.py install` (scripts/test does)")
     return found
 
 

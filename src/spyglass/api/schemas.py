@@ -8,7 +8,7 @@ import webob
 
 from spyglass.api.base import Services, json_response
 from spyglass.images import states
-from spyglass.images.properties import MAX_INT32, MAX_NAME, MEMBER_STATUSES, VISIBILITIES
+from spyglass.images.properties import MAX_NAME, MEMBER_STATUSES, VISIBILITIES
 
 _NULLABLE_STRING = {"type": ["null", "string"]}
 _TIMESTAMP = {"type": "string", "readOnly": True}
@@ -27,10 +27,22 @@ _COMMON_PROPERTIES = {
 }
 
 
+# What a client may send with a location it adds, for the service to check the data against.
+_VALIDATION_DATA = {
+    "description": "Hashes of the data at a location being added.",
+    "type": "object", "writeOnly": True, "additionalProperties": False,
+    "properties": {"checksum": {"type": "string", "minLength": 32, "maxLength": 32},
+                   "os_hash_algo": {"type": "string", "maxLength": 64},
+                   "os_hash_value": {"type": "string", "maxLength": 128}},
+    "required": ["os_hash_algo", "os_hash_value"],
+}
+UUID_PATTERN = "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"
+
+
 def image_schema(disk_formats: tuple[str, ...], container_formats: tuple[str, ...]) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "id": {"type": "string", "description": "Unique identifier (UUID) of the image.",
-               "pattern": "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"},
+               "pattern": UUID_PATTERN},
         "name": {"type": ["null", "string"], "maxLength": MAX_NAME, "description": "Name of the image."},
         "status": {"type": "string", "readOnly": True, "description": "State of the image.",
                    "enum": list(states.ALL)},
@@ -47,10 +59,10 @@ def image_schema(disk_formats: tuple[str, ...], container_formats: tuple[str, ..
         "size": {"type": ["null", "integer"], "readOnly": True, "description": "Size of the data in bytes."},
         "virtual_size": {"type": ["null", "integer"], "readOnly": True,
                          "description": "Size of the virtual disk in bytes."},
-        "min_ram": {"type": "integer", "minimum": 0, "maximum": MAX_INT32,
-                    "description": "RAM (MiB) a server booted from the image needs."},
-        "min_disk": {"type": "integer", "minimum": 0, "maximum": MAX_INT32,
-                     "description": "Disk (GiB) a server booted from the image needs."},
+        # Bounds (0 to 2**31 - 1) are checked by the service, not published: Glance's schema has
+        # none, and clients validate against what the server publishes.
+        "min_ram": {"type": "integer", "description": "RAM (MiB) a server booted from the image needs."},
+        "min_disk": {"type": "integer", "description": "Disk (GiB) a server booted from the image needs."},
         "disk_format": {"type": ["null", "string"], "enum": [None, *disk_formats],
                         "description": "Format of the disk image."},
         "container_format": {"type": ["null", "string"], "enum": [None, *container_formats],
@@ -64,7 +76,7 @@ def image_schema(disk_formats: tuple[str, ...], container_formats: tuple[str, ..
                       "items": {"type": "object", "required": ["url", "metadata"],
                                 "properties": {"url": {"type": "string", "maxLength": MAX_NAME},
                                                "metadata": {"type": "object"},
-                                               "validation_data": {"type": "object"}}}},
+                                               "validation_data": _VALIDATION_DATA}}},
         "self": {"type": "string", "readOnly": True, "description": "URL of this image."},
         "file": {"type": "string", "readOnly": True, "description": "URL of the image data."},
         "schema": {"type": "string", "readOnly": True, "description": "URL of this schema."},
@@ -87,7 +99,7 @@ def member_schema() -> dict[str, Any]:
         "name": "member",
         "properties": {
             "created_at": {"type": "string", "description": "When the membership was created."},
-            "image_id": {"type": "string", "description": "ID of the shared image."},
+            "image_id": {"type": "string", "pattern": UUID_PATTERN, "description": "ID of the shared image."},
             "member_id": {"type": "string", "description": "Project the image is shared with."},
             "schema": {"type": "string", "readOnly": True},
             "status": {"type": "string", "enum": list(MEMBER_STATUSES),

@@ -1,0 +1,313 @@
+"""Spyglass and a real Glance 33 serving one database and one filesystem store at the same time, as
+they do while a Glance cluster is replaced node by node: what either writes, the other shows
+exactly as the writer does (documents, listings with their links, members, bytes and hashes),
+and an image one deletes is gone from both, its ID still taken.
+
+Needs Glance installed by `python tests/real_glance.py install` (scripts/test does it).
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import real_glance
+import requests
+from sample_images import qcow2, raw
+from spyglass_testing import SpyglassServer, make_server
+
+GLANCE = real_glance.installed()
+pytestmark = pytest.mark.skipif(GLANCE is None, reason="Glance 33 is not installed: run "
+                                "`python tests/real_glance.py install` (scripts/test does)")
+
+ADMIN_ROLES = "admin,member,reader"
+MEMBER_ROLES = "member,reader"
+OCTETS = {"Content-Type": "application/octet-stream"}
+PATCH = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
+
+
+@dataclass(frozen=True)
+class Identity:
+    project: str
+    roles: str
+
+    def headers(self) -> dict[str, str]:
+        return {"X-Identity-Status": "Confirmed", "X-Project-Id": self.project,
+                "X-Tenant-Id": self.project, "X-User-Id": f"user-of-{self.project}", "X-Roles": self.roles}
+
+
+def _identity(roles: str = MEMBER_ROLES) -> Identity:
+    return Identity(uuid.uuid4().hex, roles)
+
+
+class Pair:
+    """The two services on one database and store; `spyglass(who)` and `glance(who)` are sessions
+    speaking to each as the given identity."""
+
+    def __init__(self, spyglass: SpyglassServer, glance: real_glance.GlanceApi, store: Path) -> None:
+        self.spyglass_server, self.glance_server, self.store = spyglass, glance, store
+
+    def spyglass(self, who: Identity) -> requests.Session:
+        return _session(self.spyglass_server.url, who)
+
+    def glance(self, who: Identity) -> requests.Session:
+        return _session(self.glance_server.url, who)
+
+    def both(self, who: Identity) -> dict[str, requests.Session]:
+        return {"spyglass": self.spyglass(who), "glance": self.glance(who)}
+
+
+def _session(base: str, who: Identity) -> requests.Session:
+    s = requests.Session()
+    s.headers.update(who.headers())
+    original = s.request
+
+    def request(method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 60)
+        return original(method, base + url, *args, **kwargs)
+
+    s.request = request  # type: ignore[method-assign]
+    return s
+
+
+@pytest.fixture(scope="module", params=["spyglass", "glance"], ids=["db-made-by-spyglass", "db-made-by-glance"])
+def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    """The database is created by `spyglass db sync`, or by `glance-manage db sync` and then
+    `spyglass db sync` (which adds Spyglass's own tables), as when Spyglass joins a Glance cluster."""
+    assert GLANCE is not None
+    base = tmp_path_factory.mktemp(f"beside-glance-{request.param}")
+    db_url = f"sqlite:///{base / 'shared.sqlite'}"
+    store = base / "store"
+    glance = real_glance.GlanceApi(GLANCE, base / "glance", db_url, store)
+    if request.param == "glance":
+        glance.db_sync()
+    spyglass = make_server(base / "spyglass", {"workers": 1, "threads": 4, "database.connection": db_url,
+                                               "glance_store.filesystem_store_datadir": store})
+    spyglass.start()
+    try:
+        # Glance configured with the optional image properties Spyglass describes, as deployments
+        # give Glance a schema-image.json; the schema test then compares everything else.
+        published = requests.get(f"{spyglass.url}/v2/schemas/image", timeout=30).json()["properties"]
+        glance.set_image_properties({name: {k: v for k, v in prop.items() if k != "is_base"}
+                                     for name, prop in published.items() if prop.get("is_base") is False})
+        glance.start(_identity(ADMIN_ROLES).headers())
+        yield Pair(spyglass, glance, store)
+    finally:
+        glance.stop()
+        spyglass.stop()
+    assert "Traceback" not in spyglass.log()
+    assert glance.log_count("database is locked") == 0
+
+
+def _normalized(doc: Any) -> Any:
+    """Tag order is not part of the contract (Glance returns tags in varying order)."""
+    if isinstance(doc, dict):
+        return {k: (sorted(v) if k == "tags" else _normalized(v)) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_normalized(item) for item in doc]
+    return doc
+
+
+def assert_same_answers(pair: Pair, who: Identity, paths: list[str]) -> None:
+    """Each GET answers the same status and the same JSON (or the same bytes) from both."""
+    sessions = pair.both(who)
+    for path in paths:
+        answers = {name: s.get(path) for name, s in sessions.items()}
+        spy, gl = answers["spyglass"], answers["glance"]
+        assert spy.status_code == gl.status_code, (path, who, spy.text, gl.text)
+        if gl.headers.get("Content-Type", "").startswith("application/json") and gl.status_code < 300:
+            assert _normalized(spy.json()) == _normalized(gl.json()), (path, who)
+        elif path.endswith("/file") and gl.status_code == 200:
+            assert spy.content == gl.content, path
+            assert spy.headers["Content-MD5"] == gl.headers["Content-MD5"], path
+
+
+def _create(session: requests.Session, **attrs: Any) -> dict[str, Any]:
+    resp = session.post("/v2/images", json={"disk_format": "raw", "container_format": "bare", **attrs})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def _upload(session: requests.Session, image_id: str, data: bytes) -> None:
+    resp = session.put(f"/v2/images/{image_id}/file", data=data, headers=OCTETS)
+    assert resp.status_code == 204, resp.text
+
+
+def _share(session: requests.Session, image_id: str, member: Identity) -> None:
+    resp = session.post(f"/v2/images/{image_id}/members", json={"member": member.project})
+    assert resp.status_code == 200, resp.text
+
+
+def _answer(session: requests.Session, image_id: str, member: Identity, status: str) -> None:
+    resp = session.put(f"/v2/images/{image_id}/members/{member.project}", json={"status": status})
+    assert resp.status_code == 200, resp.text
+
+
+def _image_paths(image_id: str) -> list[str]:
+    return [f"/v2/images/{image_id}", f"/v2/images/{image_id}/members", f"/v2/images/{image_id}/file"]
+
+
+def _listing_paths(tag: str) -> list[str]:
+    return ["/v2/images", f"/v2/images?tag={tag}", f"/v2/images?tag={tag}&sort=name:asc,created_at:desc",
+            f"/v2/images?tag={tag}&limit=2", f"/v2/images?tag={tag}&member_status=all",
+            f"/v2/images?tag={tag}&visibility=community", f"/v2/images?tag={tag}&visibility=shared",
+            f"/v2/images?tag={tag}&os_hidden=true", f"/v2/images?tag={tag}&status=active&sort_key=size",
+            f"/v2/images?tag={tag}&os_distro=cirros", f"/v2/images?tag={tag}&size_min=1&disk_format=qcow2"]
+
+
+def _fill(writer: dict[str, requests.Session], admin: requests.Session, members: dict[str, Identity],
+          tag: str) -> dict[str, str]:
+    """One image of each kind, written through one service: `writer` holds its sessions as the
+    owner and as each member by name, `admin` its session as an admin. Returns the IDs by kind."""
+    own = writer["owner"]
+    ids: dict[str, str] = {}
+    public = _create(admin, name=f"{tag}-public", visibility="public", tags=[tag, "cirros"],
+                     os_distro="cirros", description="ünïcode ✓", min_disk=1, min_ram=64)
+    _upload(admin, public["id"], raw(16 * 1024))
+    ids["public"] = public["id"]
+    for kind, attrs in (("private", {"visibility": "private"}), ("community", {"visibility": "community"}),
+                        ("hidden", {"os_hidden": True}), ("protected", {"protected": True}),
+                        ("queued", {"disk_format": "qcow2", "min_disk": 2})):
+        ids[kind] = _create(own, name=f"{tag}-{kind}", tags=[tag], **attrs)["id"]
+    for kind in ("private", "community", "hidden", "protected"):
+        _upload(own, ids[kind], raw(4096 + len(kind), fill=kind[:1].encode()))
+
+    shared = _create(own, name=f"{tag}-shared", visibility="shared", tags=[tag, "shared"])
+    ids["shared"] = shared["id"]
+    _upload(own, shared["id"], raw(8192, fill=b"s"))
+    for name, status in (("accepted", "accepted"), ("pending", None), ("rejected", "rejected")):
+        _share(own, shared["id"], members[name])
+        if status:
+            _answer(writer[name], shared["id"], members[name], status)
+
+    compressed = _create(own, name=f"{tag}-qcow2", disk_format="qcow2", tags=[tag])
+    _upload(own, compressed["id"], qcow2(virtual_size=1 << 30))
+    ids["qcow2"] = compressed["id"]
+
+    deactivated = _create(own, name=f"{tag}-deactivated", tags=[tag])
+    _upload(own, deactivated["id"], raw(1000))
+    assert admin.post(f"/v2/images/{deactivated['id']}/actions/deactivate").status_code == 204
+    ids["deactivated"] = deactivated["id"]
+
+    edited = _create(own, name=f"{tag}-before", tags=[tag, "drop-me"], keep="1", drop="2")
+    resp = own.patch(f"/v2/images/{edited['id']}", headers=PATCH, data='['
+                     '{"op": "replace", "path": "/name", "value": "' + f"{tag}-edited" + '"},'
+                     '{"op": "add", "path": "/added", "value": "3"},'
+                     '{"op": "remove", "path": "/drop"},'
+                     '{"op": "replace", "path": "/min_ram", "value": 512}]')
+    assert resp.status_code == 200, resp.text
+    assert own.delete(f"/v2/images/{edited['id']}/tags/drop-me").status_code == 204
+    assert own.put(f"/v2/images/{edited['id']}/tags/added-tag").status_code == 204
+    ids["edited"] = edited["id"]
+
+    gone = _create(own, name=f"{tag}-deleted", tags=[tag], prop="x")
+    _upload(own, gone["id"], raw(2048))
+    assert own.delete(f"/v2/images/{gone['id']}").status_code == 204
+    ids["deleted"] = gone["id"]
+    return ids
+
+
+def _people() -> tuple[Identity, Identity, dict[str, Identity]]:
+    admin, owner = _identity(ADMIN_ROLES), _identity()
+    return admin, owner, {"accepted": _identity(), "pending": _identity(), "rejected": _identity()}
+
+
+@pytest.mark.parametrize("writer", ["spyglass", "glance"])
+def test_each_shows_what_the_other_wrote(pair: Pair, writer: str) -> None:
+    admin, owner, members = _people()
+    tag = f"by-{writer}-{uuid.uuid4().hex[:8]}"
+    open_session = pair.spyglass if writer == "spyglass" else pair.glance
+    sessions = {"owner": open_session(owner), **{name: open_session(who) for name, who in members.items()}}
+    ids = _fill(sessions, open_session(admin), members, tag)
+
+    paths = [p for image_id in ids.values() for p in _image_paths(image_id)]
+    paths += [f"/v2/images/{ids['shared']}/members/{m.project}" for m in members.values()]
+    for who in (admin, owner, *members.values(), _identity()):
+        assert_same_answers(pair, who, paths + _listing_paths(tag))
+
+    # The comparisons above were about real answers: what each identity may see, it sees.
+    def listed(who: Identity) -> set[str]:
+        resp = pair.spyglass(who).get(f"/v2/images?tag={tag}&member_status=all&limit=100")
+        return {image["id"] for image in resp.json()["images"]}
+
+    assert listed(owner) == set(ids.values()) - {ids["hidden"], ids["deleted"]}
+    assert listed(members["pending"]) == {ids["public"], ids["shared"]}
+    assert listed(_identity()) == {ids["public"]}
+
+    # What the writer stored is what either serves: the bytes, and hashes that match them.
+    image = pair.spyglass(owner).get(f"/v2/images/{ids['private']}").json()
+    data = pair.glance(owner).get(f"/v2/images/{ids['private']}/file").content
+    assert (image["checksum"], image["os_hash_value"], image["size"]) == \
+        (hashlib.md5(data).hexdigest(), hashlib.sha512(data).hexdigest(), len(data))
+    assert pair.glance(owner).get(f"/v2/images/{ids['qcow2']}").json()["virtual_size"] == 1 << 30
+    assert not (pair.store / ids["deleted"]).exists()
+
+
+def test_an_image_is_worked_on_through_both(pair: Pair) -> None:
+    """Created by one, filled and edited by the other and back, deleted by either: both agree at
+    every step, and a deleted image's ID can be taken by neither."""
+    admin, owner, members = _people()
+    spy, gl = pair.spyglass(owner), pair.glance(owner)
+    image = _create(gl, name="relay", tags=["relay"], stage="glance")
+    _upload(spy, image["id"], raw(70_000, fill=b"r"))
+    assert gl.get(f"/v2/images/{image['id']}/file").content == raw(70_000, fill=b"r")
+    assert spy.patch(f"/v2/images/{image['id']}", headers=PATCH,
+                     data='[{"op": "replace", "path": "/stage", "value": "spyglass"}]').status_code == 200
+    assert gl.patch(f"/v2/images/{image['id']}", headers=PATCH,
+                    data='[{"op": "add", "path": "/after", "value": "glance"}]').json()["stage"] == "spyglass"
+    _share(spy, image["id"], members["accepted"])
+    _answer(pair.glance(members["accepted"]), image["id"], members["accepted"], "accepted")
+    assert spy.put(f"/v2/images/{image['id']}/tags/spyglass-tag").status_code == 204
+    assert gl.delete(f"/v2/images/{image['id']}/tags/relay").status_code == 204
+    for who in (admin, owner, members["accepted"]):
+        assert_same_answers(pair, who, _image_paths(image["id"]) + ["/v2/images?tag=spyglass-tag"])
+    shown = spy.get(f"/v2/images/{image['id']}").json()
+    assert (shown["stage"], shown["after"], shown["tags"]) == ("spyglass", "glance", ["spyglass-tag"])
+    assert shown["status"] == "active" and shown["size"] == 70_000
+
+    # Protected against both until either lifts it.
+    assert gl.patch(f"/v2/images/{image['id']}", headers=PATCH,
+                    data='[{"op": "replace", "path": "/protected", "value": true}]').status_code == 200
+    assert spy.delete(f"/v2/images/{image['id']}").status_code == 403
+    assert spy.patch(f"/v2/images/{image['id']}", headers=PATCH,
+                     data='[{"op": "replace", "path": "/protected", "value": false}]').status_code == 200
+
+    # Deleted by Glance: gone from Spyglass with its file, and its ID refused by both.
+    assert gl.delete(f"/v2/images/{image['id']}").status_code == 204
+    assert spy.get(f"/v2/images/{image['id']}").status_code == 404
+    assert not (pair.store / image["id"]).exists()
+    for session in (spy, gl):
+        resp = session.post("/v2/images", json={"id": image["id"], "name": "again"})
+        assert resp.status_code == 409, resp.text
+
+    # Deleted by Spyglass: Glance no longer shows it, nor lets its ID be reused.
+    other = _create(gl, name="relay-2")
+    _upload(gl, other["id"], raw(3000))
+    assert spy.delete(f"/v2/images/{other['id']}").status_code == 204
+    assert gl.get(f"/v2/images/{other['id']}").status_code == 404
+    assert gl.get(f"/v2/images/{other['id']}/file").status_code == 404
+    assert gl.post("/v2/images", json={"id": other["id"], "name": "again"}).status_code == 409
+    assert not (pair.store / other["id"]).exists()
+
+
+def _schema_rules(doc: Any) -> Any:
+    """A schema without its prose (Spyglass words its descriptions itself) and with its enums as sets."""
+    if isinstance(doc, dict):
+        return {k: (sorted(map(str, v)) if k == "enum" else _schema_rules(v))
+                for k, v in doc.items() if k != "description"}
+    if isinstance(doc, list):
+        return [_schema_rules(item) for item in doc]
+    return doc
+
+
+@pytest.mark.parametrize("name", ["image", "images", "member", "members"])
+def test_the_same_schemas(pair: Pair, name: str) -> None:
+    """What clients validate against (python-glanceclient builds its models from these)."""
+    who = _identity()
+    spy, gl = (s.get(f"/v2/schemas/{name}") for s in pair.both(who).values())
+    assert spy.status_code == gl.status_code == 200
+    assert _schema_rules(spy.json()) == _schema_rules(gl.json())
