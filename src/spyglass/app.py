@@ -87,7 +87,7 @@ def build_services(conf: cfg.ConfigOpts) -> Services:
         enabled_import_methods=tuple(conf.enabled_import_methods),
     )
     journal = UploadJournal(config.data_dir(conf) / "uploads")
-    return Services(images=image_service, data=ImageData(image_service, journal, inspection),
+    return Services(images=image_service, data=ImageData(image_service, journal, inspection, conf.hashing_algorithm),
                     members=ImageMembers(image_service), settings=settings)
 
 

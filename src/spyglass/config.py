@@ -2,12 +2,27 @@
 the same, so that an operator's glance-api.conf habits carry over."""
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 from oslo_config import cfg
 
 DEFAULT_DATA_DIR = "./spyglass-data"
+
+def _hash_algorithms() -> list[str]:
+    """hashlib's algorithms with a fixed digest that fits os_hash_value (128 hex digits); the
+    shake_* ones need a length at every call and are left out."""
+    names = []
+    for name in sorted(hashlib.algorithms_available):
+        try:
+            digest_size = hashlib.new(name).digest_size
+        except ValueError:  # listed but disabled, as md5 may be under FIPS
+            continue
+        if 0 < digest_size <= 64:
+            names.append(name)
+    return names
+
 
 core_opts = [
     cfg.StrOpt("bind_host", default="127.0.0.1", help="Address the API listens on."),
@@ -36,6 +51,9 @@ core_opts = [
                help="Maximum number of members of one image (negative: unlimited)."),
     cfg.IntOpt("image_size_cap", default=1099511627776, min=1,
                help="Largest image, in bytes, that may be uploaded."),
+    cfg.StrOpt("hashing_algorithm", default="sha512", choices=_hash_algorithms(),
+               help="Secure hash computed over uploaded data besides md5, shown as os_hash_algo "
+                    "and os_hash_value; images keep the algorithm they were uploaded with."),
     cfg.BoolOpt("show_image_direct_url", default=False,
                 help="Show the image's store location as direct_url. It never carries credentials."),
     cfg.BoolOpt("show_multiple_locations", default=False,

@@ -81,6 +81,36 @@ def test_stored_bytes_whatever_the_write_path(new_server, direct_io):
         assert (server.data_dir / "images" / image["id"]).read_bytes() == data
 
 
+def test_hashing_algorithm_applies_to_new_uploads_and_old_images_keep_theirs(new_server, tmp_path):
+    data_dir = tmp_path / "rehashed"
+    first = new_server(data_dir=data_dir)
+    session = first.session(project_id=uuid.uuid4().hex)
+    before, old_data = _create(session), os.urandom(5000)
+    assert _upload(session, before["id"], old_data).status_code == 204
+    first.stop()
+
+    server = new_server({"hashing_algorithm": "sha256"}, data_dir=data_dir)
+    session = server.session(project_id=session.headers["X-Project-Id"])
+    for size in (1000, 3 * 1024 * 1024 + 1):  # one chunk, and the threaded pipeline
+        data = os.urandom(size)
+        image = _create(session)
+        assert _upload(session, image["id"], data).status_code == 204
+        shown = session.get(f"/v2/images/{image['id']}").json()
+        assert (shown["os_hash_algo"], shown["os_hash_value"]) == ("sha256", hashlib.sha256(data).hexdigest())
+        assert shown["checksum"] == hashlib.md5(data).hexdigest()
+    shown = session.get(f"/v2/images/{before['id']}").json()
+    assert (shown["os_hash_algo"], shown["os_hash_value"]) == ("sha512", hashlib.sha512(old_data).hexdigest())
+
+
+@pytest.mark.parametrize("algorithm", ["sha257", "shake_128"])
+def test_a_hashing_algorithm_that_cannot_be_used_stops_the_start(new_server, algorithm):
+    with pytest.raises(RuntimeError) as failed:
+        new_server({"hashing_algorithm": algorithm})
+    output = str(failed.value)
+    assert re.search(rf"^spyglass: .*hashing_algorithm.*{algorithm}", output, re.MULTILINE), output
+    assert "Traceback" not in output
+
+
 def test_chunked_upload_without_content_length(project):
     data = os.urandom(2 * 1024 * 1024 + 5)
     image = _create(project)

@@ -56,10 +56,12 @@ class _CheckedBody:
 
 
 class ImageData:
-    def __init__(self, images: ImageService, journal: UploadJournal, inspection: InspectionSettings) -> None:
+    def __init__(self, images: ImageService, journal: UploadJournal, inspection: InspectionSettings,
+                 hash_algo: str) -> None:
         self.images = images
         self.journal = journal
         self.inspection = inspection
+        self.hash_algo = hash_algo  # os_hash_algo of what is uploaded from now on
 
     def upload(self, ctx: RequestContext, image_id: str, fill: Callable[[memoryview], int],
                declared_length: int | None) -> Image:
@@ -86,7 +88,8 @@ class ImageData:
                 vmdk_allowed_types=self.inspection.vmdk_allowed_types,
                 gpt_safety_checks_nonfatal=self.inspection.gpt_safety_checks_nonfatal)
             try:
-                stored = store.add(image_id, _CheckedBody(fill, inspector, declared_length), max_size=cap)
+                stored = store.add(image_id, _CheckedBody(fill, inspector, declared_length), max_size=cap,
+                                   hash_algo=self.hash_algo)
             except BaseException:
                 self._requeue(image_id)
                 raise

@@ -46,9 +46,10 @@ class Reader(Protocol):
 class Store(Protocol):
     scheme: str
 
-    def add(self, image_id: str, fill: Callable[[memoryview], int], *, max_size: int) -> StoredData:
+    def add(self, image_id: str, fill: Callable[[memoryview], int], *, max_size: int,
+            hash_algo: str) -> StoredData:
         """Store what `fill` reads into the buffers it is given (0 at the end), with its md5 and
-        sha512 (spyglass.stores.pipeline). On any exception nothing is left behind."""
+        its `hash_algo` digest (spyglass.stores.pipeline). On any exception nothing is left behind."""
         ...
 
     def open(self, url: str, offset: int = 0, length: int | None = None) -> Reader: ...

@@ -85,13 +85,13 @@ class FilesystemStore:
     def partial_path_for(self, image_id: str) -> Path:
         return self.directory / f"{image_id}.partial"
 
-    def add(self, image_id: str, fill: pipeline.Fill, *, max_size: int) -> StoredData:
+    def add(self, image_id: str, fill: pipeline.Fill, *, max_size: int, hash_algo: str) -> StoredData:
         final = self.path_for(image_id)
         partial = self.partial_path_for(image_id)
         try:
             out = UploadFile(partial, direct=self.direct_io)
             try:
-                digests = pipeline.pump(fill, out.write, max_size=max_size)
+                digests = pipeline.pump(fill, out.write, max_size=max_size, hash_algo=hash_algo)
                 if self.file_mode is not None:
                     # Set before the rename: the file never shows under its image's name with
                     # other permissions than configured.
@@ -108,7 +108,7 @@ class FilesystemStore:
             partial.unlink(missing_ok=True)
             raise
         return StoredData(url=final.as_uri(), size=digests.size, checksum=digests.checksum,
-                          hash_algo=pipeline.HASH_ALGO, hash_value=digests.hash_value)
+                          hash_algo=hash_algo, hash_value=digests.hash_value)
 
     def _path(self, url: str) -> Path:
         parsed = urlparse(url)

@@ -1,4 +1,5 @@
-"""Moves an upload into a store while computing its md5 and sha512, in one pass.
+"""Moves an upload into a store while computing its md5 and its secure hash (sha512 unless
+`hashing_algorithm` says otherwise), in one pass.
 
 Hashing, not HTTP, is an upload's ceiling: md5 and sha512 each take longer per byte than receiving
 or writing it. All of these release the GIL, so they overlap: the caller's thread reads the next
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 
 from spyglass.stores.base import SizeLimitExceeded
 
-HASH_ALGO = "sha512"
 CHUNK_SIZE = 1024 * 1024
 # Chunks in flight per upload: enough that no stage waits for another's hand-off.
 DEPTH = 4
@@ -32,7 +32,7 @@ Sink = Callable[[memoryview], None]
 class Digests:
     size: int
     checksum: str  # md5 hex, Glance's `checksum`
-    hash_value: str  # HASH_ALGO hex
+    hash_value: str  # hex, of the algorithm pump() was given
 
 
 def _fill_fully(fill: Fill, view: memoryview) -> int:
@@ -46,7 +46,7 @@ def _fill_fully(fill: Fill, view: memoryview) -> int:
     return got
 
 
-def pump(fill: Fill, sink: Sink, *, max_size: int) -> Digests:
+def pump(fill: Fill, sink: Sink, *, max_size: int, hash_algo: str) -> Digests:
     """Read everything `fill` gives, pass it to `sink` in order, and hash it.
 
     Raises SizeLimitExceeded past max_size bytes, and whatever `fill` or `sink` raise. When this
@@ -54,7 +54,7 @@ def pump(fill: Fill, sink: Sink, *, max_size: int) -> Digests:
     writes to.
     """
     md5 = hashlib.md5(usedforsecurity=False)
-    sha = hashlib.new(HASH_ALGO)
+    sha = hashlib.new(hash_algo)
     stages: tuple[Sink, ...] = (md5.update, sha.update, sink)
     lanes: list[ThreadPoolExecutor] = []
     in_flight: deque[tuple[mmap.mmap, list[Future[None]]]] = deque()
