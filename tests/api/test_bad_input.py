@@ -561,16 +561,17 @@ def active(spyglass_server, api):
     return image_state(spyglass_server, api, img["id"])
 
 
-@pytest.mark.parametrize("header", ["bytes=abc", "bytes=5", "items=0-5", "bytes=-", "bytes=10-5", "0-5",
-                                    "bytes=0-9,20-29", "bytes=0-9, 20-29", "bytes=-5,-5", "bytes=1-2-3",
-                                    "bytes=0x10-20"])
-def test_download_bad_range(spyglass_server, api, active, header):
+@pytest.mark.parametrize("header", ["bytes=0-9,20-29", "bytes=0-9, 20-29", "bytes=-5,-5"])
+def test_download_several_ranges(spyglass_server, api, active, header):
     resp = api.get(f"/v2/images/{active.document['id']}/file", headers={"Range": header})
     assert_error(resp, 400, "range")
     assert_unchanged(spyglass_server, api, active)
 
 
-@pytest.mark.parametrize("header", ["bytes=100-", "bytes=100-200", "bytes=1000-2000", "bytes=-0"])
+# Malformed ranges are 416, as Glance answers them (tests/interop compares).
+@pytest.mark.parametrize("header", ["bytes=100-", "bytes=100-200", "bytes=1000-2000", "bytes=-0", "bytes=abc",
+                                    "bytes=5", "items=0-5", "bytes=-", "bytes=10-5", "0-5", "bytes=1-2-3",
+                                    "bytes=0x10-20"])
 def test_download_unsatisfiable_range(spyglass_server, api, active, header):
     resp = api.get(f"/v2/images/{active.document['id']}/file", headers={"Range": header})
     assert_error(resp, 416)

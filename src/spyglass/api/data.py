@@ -55,38 +55,43 @@ def upload(services: Services, req: webob.Request, image_id: str) -> webob.Respo
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """Returns (offset, length) of the single byte range asked for; None for the whole image."""
-    found = _RANGE.match(header.strip())
-    if found is None or found.group(1) == found.group(2) == "":
+    """Returns (offset, length) of the single byte range asked for; None for the whole image.
+
+    As Glance: several ranges are 400, every other range that cannot be served (malformed ones
+    included) 416."""
+    if "," in header:
         raise webob.exc.HTTPBadRequest(
             explanation=f"Invalid Range header '{header}': one range, as bytes=first-last, is supported.")
+    found = _RANGE.match(header.strip())
+    if found is None or found.group(1) == found.group(2) == "":
+        raise _unsatisfiable(size, f"Invalid Range header '{header}': expected bytes=first-last, "
+                                   "bytes=first- or bytes=-count.")
     first, last = found.group(1), found.group(2)
     if first == "":  # the final N bytes
         length = min(int(last), size)
         if length == 0:
-            raise _unsatisfiable(size)
+            raise _unsatisfiable(size, f"Range '{header}' selects no byte of the {size}.")
         return size - length, length
     start = int(first)
     end = min(int(last), size - 1) if last else size - 1
     if last and int(last) < start:
-        raise webob.exc.HTTPBadRequest(explanation=f"Invalid Range header '{header}': last byte before first.")
+        raise _unsatisfiable(size, f"Invalid Range header '{header}': last byte before first.")
     if start >= size:
-        raise _unsatisfiable(size)
+        raise _unsatisfiable(size, f"Invalid start position in Range header. Start position MUST be in the "
+                                   f"inclusive range [0, {size - 1}].")
     return start, end - start + 1
 
 
-def _content_range_as_range(header: str) -> str:
+def _content_range_as_range(header: str, size: int) -> str:
     found = re.match(r"^bytes (\d+)-(\d+)/(\d+|\*)$", header.strip())
     if found is None:
-        raise webob.exc.HTTPBadRequest(explanation=f"Invalid Content-Range header '{header}'.")
+        raise _unsatisfiable(size, f"Invalid Content-Range header '{header}'.")
     return f"bytes={found.group(1)}-{found.group(2)}"
 
 
-def _unsatisfiable(size: int) -> webob.exc.HTTPRequestRangeNotSatisfiable:
-    return webob.exc.HTTPRequestRangeNotSatisfiable(
-        explanation=f"Invalid start position in Range header. Start position MUST be in the "
-                    f"inclusive range [0, {size - 1}].",
-        headers=[("Content-Range", f"bytes */{size}")])
+def _unsatisfiable(size: int, explanation: str) -> webob.exc.HTTPRequestRangeNotSatisfiable:
+    return webob.exc.HTTPRequestRangeNotSatisfiable(explanation=explanation,
+                                                     headers=[("Content-Range", f"bytes */{size}")])
 
 
 def download(services: Services, req: webob.Request, image_id: str) -> webob.Response:
@@ -99,7 +104,7 @@ def download(services: Services, req: webob.Request, image_id: str) -> webob.Res
         wanted = parse_range(req.headers["Range"], size)
     elif req.headers.get("Content-Range"):
         # Older clients ask for a range with a request Content-Range ("bytes 0-99/*").
-        wanted = parse_range(_content_range_as_range(req.headers["Content-Range"]), size)
+        wanted = parse_range(_content_range_as_range(req.headers["Content-Range"], size), size)
     offset, length = wanted if wanted else (0, size)
     reader = services.data.open(image, offset, length)
 

@@ -14,16 +14,10 @@ class ImageMembers:
         self.images = images
         self.repo = images.repo
 
-    def _shared_image(self, ctx: RequestContext, image_id: str, rule: str, action: str = "access",
-                      member_id: str | None = None) -> Image:
-        """The image, if the caller can see it, it is shared, and `rule` allows the action on it
-        (with member_id, on that member's behalf)."""
+    def _shared_image(self, ctx: RequestContext, image_id: str, rule: str, action: str = "access") -> Image:
+        """The image, if the caller can see it, it is shared, and `rule` allows the action on it."""
         image, target = self.images.find_with_target(ctx, image_id)
-        if image.visibility != "shared":
-            raise Forbidden(f"Not allowed to {action} members for image {image_id}: only images with "
-                            f"visibility 'shared' have members, this one is '{image.visibility}'.")
-        if member_id is not None:
-            target = dict(target, member_id=member_id)
+        _require_shared(image, action)
         self.images.policy.enforce(rule, ctx, target)
         return image
 
@@ -37,11 +31,16 @@ class ImageMembers:
 
     def get(self, ctx: RequestContext, image_id: str, member_id: str) -> Member:
         image = self._shared_image(ctx, image_id, "get_member")
-        if not (ctx.is_admin or image.owner == ctx.project_id or member_id == ctx.project_id):
-            raise NotFound(f"{member_id} not found in the member list of the image {image_id}.")
-        member = self.repo.member_of(image_id, member_id)
+        return self._visible_member(ctx, image, member_id)
+
+    def _visible_member(self, ctx: RequestContext, image: Image, member_id: str) -> Member:
+        """The membership, if it exists and the caller may know it does: the owner (and admins)
+        know them all, a member only its own."""
+        member = None
+        if ctx.is_admin or image.owner == ctx.project_id or member_id == ctx.project_id:
+            member = self.repo.member_of(image.id, member_id)
         if member is None:
-            raise NotFound(f"{member_id} not found in the member list of the image {image_id}.")
+            raise NotFound(f"{member_id} not found in the member list of the image {image.id}.")
         return member
 
     def add(self, ctx: RequestContext, image_id: str, member_id: object) -> Member:
@@ -58,8 +57,16 @@ class ImageMembers:
         except db.Conflict:
             raise Conflict(f"Member {member_id} already exists for image {image_id}.") from None
 
+    def _member_for_change(self, ctx: RequestContext, image_id: str, member_id: str, rule: str) -> None:
+        """As Glance: a membership the caller cannot see is 404 before the policy says who may
+        change it (by default the member answers, the owner removes)."""
+        image, target = self.images.find_with_target(ctx, image_id)
+        _require_shared(image, "access")
+        self._visible_member(ctx, image, member_id)
+        self.images.policy.enforce(rule, ctx, dict(target, member_id=member_id))
+
     def update(self, ctx: RequestContext, image_id: str, member_id: str, status: object) -> Member:
-        self._shared_image(ctx, image_id, "modify_member", member_id=member_id)
+        self._member_for_change(ctx, image_id, member_id, "modify_member")
         if status not in MEMBER_STATUSES:
             raise BadRequest(f"Invalid status: {status!r}. It must be one of: {', '.join(MEMBER_STATUSES)}.")
         member = self.repo.update_member(image_id, member_id, str(status))
@@ -68,6 +75,12 @@ class ImageMembers:
         return member
 
     def delete(self, ctx: RequestContext, image_id: str, member_id: str) -> None:
-        self._shared_image(ctx, image_id, "delete_member")
+        self._member_for_change(ctx, image_id, member_id, "delete_member")
         if not self.repo.delete_member(image_id, member_id):
             raise NotFound(f"Member {member_id} not found for image {image_id}")
+
+
+def _require_shared(image: Image, action: str) -> None:
+    if image.visibility != "shared":
+        raise Forbidden(f"Not allowed to {action} members for image {image.id}: only images with "
+                        f"visibility 'shared' have members, this one is '{image.visibility}'.")
