@@ -315,7 +315,8 @@ def test_the_same_schemas(pair: Pair, name: str) -> None:
 
 NO_SUCH_IMAGE = "00000000-0000-4000-8000-00000000dead"
 # Requests that must answer the same status from both. Each is (method, path, body or None,
-# headers); "{image}" is an image of the caller's, queued, "{active}" one with data.
+# headers); "{image}" is an image of the caller's, queued, "{qcow2}" another declared qcow2,
+# "{active}" one with data. The queued ones must stay queued.
 BAD_REQUESTS = [
     ("GET", "/v2/images/not-a-uuid", None, {}),
     ("GET", f"/v2/images/{NO_SUCH_IMAGE}", None, {}),
@@ -351,6 +352,7 @@ BAD_REQUESTS = [
     ("PATCH", "/v2/images/{image}", '{"op": "add"}', PATCH),
     ("PATCH", "/v2/images/{image}", '[{"op": "add", "path": "/x", "value": "1"}]', {"Content-Type": "application/json"}),
     ("PUT", "/v2/images/{active}/file", b"more", OCTETS),
+    ("PUT", "/v2/images/{image}/file", b"data", {"Content-Type": "text/plain"}),
     ("PUT", "/v2/images/{image}/tags/" + "t" * 256, None, {}),
     ("DELETE", "/v2/images/{image}/tags/absent", None, {}),
     ("POST", "/v2/images/{image}/members", '{"member": ""}', {"Content-Type": "application/json"}),
@@ -377,6 +379,10 @@ DIFFERENT_ON_PURPOSE = [
     (("GET", "/v2/images/{active}/file", None, {"Range": "bytes=-"}), 416, 500),
     (("GET", "/v2/images/{active}/file", None, {"Range": "bytes=-0"}), 416, 206),
     (("GET", "/v2/images/{active}/file", None, {"Range": "bytes=1-2-3"}), 416, 206),
+    # Content refused by the format inspection: 400 as the issue asks, where Glance 33 says 415.
+    (("PUT", "/v2/images/{qcow2}/file", qcow2(backing_file="/etc/passwd"), OCTETS), 400, 415),
+    (("PUT", "/v2/images/{qcow2}/file", qcow2(data_file="/etc/passwd"), OCTETS), 400, 415),
+    (("PUT", "/v2/images/{qcow2}/file", raw(4096), OCTETS), 400, 415),
 ]
 
 
@@ -392,14 +398,18 @@ def _statuses(pair: Pair, method: str, path: str, body: Any, headers: dict[str, 
     owner = _identity()
     statuses = {}
     for name, session in pair.both(owner).items():
-        image = _create(session, name="target")
+        queued = [_create(session, name="target")["id"], _create(session, name="q", disk_format="qcow2")["id"]]
         active = _create(session, name="with-data")
         _upload(session, active["id"], raw(1000))
-        resp = session.request(method, path.format(image=image["id"], active=active["id"]), data=body,
-                               headers=headers)
+        resp = session.request(method, path.format(image=queued[0], qcow2=queued[1], active=active["id"]),
+                               data=body, headers=headers)
         statuses[name] = resp.status_code
-        after = session.get(f"/v2/images/{image['id']}").json()
-        assert (after["status"], after["tags"]) == ("queued", []), (name, after)
+        for image_id in queued:
+            after = session.get(f"/v2/images/{image_id}").json()
+            assert (after["status"], after["tags"], after["size"]) == ("queued", [], None), (name, after)
+            # Glance 33 leaves the bytes of an upload its format inspection refused in the store
+            # (an orphan file no row points to); Spyglass removes them.
+            assert name == "glance" or not (pair.store / image_id).exists(), "bytes left in the store"
     return statuses
 
 
@@ -443,3 +453,27 @@ def test_the_same_membership_answers(pair: Pair) -> None:
         ]
         answers[name] = [(step, resp.status_code) for step, resp in steps]
     assert answers["spyglass"] == answers["glance"]
+
+
+def test_the_same_headers(pair: Pair) -> None:
+    """The headers clients read: Location of a new image, the JSON type, and a download's length,
+    type, MD5 and range."""
+    owner = _identity()
+    seen: dict[str, list[tuple[str, int, dict[str, str]]]] = {}
+    for name, session in pair.both(owner).items():
+        created = session.post("/v2/images", json={"name": "headers", "disk_format": "raw",
+                                                   "container_format": "bare"})
+        image_id = created.json()["id"]
+        _upload(session, image_id, raw(1000))
+        answers = [("create", created), ("show", session.get(f"/v2/images/{image_id}")),
+                   ("list", session.get("/v2/images?limit=1")),
+                   ("download", session.get(f"/v2/images/{image_id}/file")),
+                   ("range", session.get(f"/v2/images/{image_id}/file", headers={"Range": "bytes=10-19"})),
+                   ("error", session.get(f"/v2/images/{NO_SUCH_IMAGE}", headers={"Accept": "application/json"}))]
+        base = pair.spyglass_server.url if name == "spyglass" else pair.glance_server.url
+        seen[name] = [(what, resp.status_code, {
+            header: resp.headers.get(header, "").replace(base, "{endpoint}").replace(image_id, "{id}")
+            for header in ("Location", "Content-Type", "Content-Length", "Content-MD5", "Content-Range")})
+            for what, resp in answers]
+    assert seen["spyglass"] == seen["glance"]
+    assert seen["spyglass"][0][2]["Location"] == "{endpoint}/v2/images/{id}"
