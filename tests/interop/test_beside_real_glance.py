@@ -8,6 +8,7 @@ Needs Glance installed by `python tests/real_glance.py install` (scripts/test do
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -477,3 +478,14 @@ def test_the_same_headers(pair: Pair) -> None:
             for what, resp in answers]
     assert seen["spyglass"] == seen["glance"]
     assert seen["spyglass"][0][2]["Location"] == "{endpoint}/v2/images/{id}"
+
+
+@pytest.mark.parametrize("path", ["/", "/versions", "/v2", "/v2/"])
+def test_the_same_version_discovery(pair: Pair, path: str) -> None:
+    answers = {}
+    for name, session in pair.both(_identity()).items():
+        resp = session.get(path, allow_redirects=False)
+        base = pair.spyglass_server.url if name == "spyglass" else pair.glance_server.url
+        is_json = resp.headers.get("Content-Type", "").startswith("application/json")
+        answers[name] = (resp.status_code, json.loads(resp.text.replace(base, "{endpoint}")) if is_json else None)
+    assert answers["spyglass"] == answers["glance"]
