@@ -71,26 +71,33 @@ def venv_path() -> Path:
     return cache / "spyglass" / "glance-33"
 
 
+# What goes into Glance's virtualenv: Glance, the server the tests run it in, and the drivers of
+# the databases the tests share with it.
+PACKAGES = (GLANCE_REQUIREMENT, "gunicorn", "psycopg[binary]", "PyMySQL")
+
+
 def installed(venv: Path | None = None) -> Path | None:
     venv = venv or venv_path()
-    return venv if _has(venv, ("glance-manage", "gunicorn")) else None
+    return venv if _stamp(venv).exists() and _stamp(venv).read_text() == " ".join(PACKAGES) else None
 
 
 def install(venv: Path | None = None, extra: tuple[str, ...] = ()) -> Path:
-    """Glance and gunicorn (and `extra` packages, each named as its executable) into `venv`."""
+    """PACKAGES (and `extra` packages, each named as its executable) into `venv`, once."""
     venv = venv or venv_path()
-    if _has(venv, ("glance-manage", "gunicorn", *extra)):
+    if installed(venv) and all((venv / "bin" / name).exists() for name in extra):
         return venv
     print(f"installing {GLANCE_REQUIREMENT} into {venv} (once)", file=sys.stderr, flush=True)
     if not (venv / "bin" / "pip").exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
-                    GLANCE_REQUIREMENT, "gunicorn", *extra], check=True)
+                    *PACKAGES, *extra], check=True)
+    _stamp(venv).write_text(" ".join(PACKAGES))
     return venv
 
 
-def _has(venv: Path, executables: tuple[str, ...]) -> bool:
-    return all((venv / "bin" / name).exists() for name in executables)
+def _stamp(venv: Path) -> Path:
+    """Written after a complete install: a venv without it (or with other packages) is redone."""
+    return venv / "spyglass-packages.txt"
 
 
 def free_port() -> int:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import real_glance
 import sqlalchemy as sa
+from database_servers import missing
 
 from spyglass.db import migrate
 from spyglass.db.tables import metadata
@@ -282,7 +283,7 @@ def _glance_manage() -> str:
     found = os.environ.get("GLANCE_MANAGE") or (venv and str(venv / "bin" / "glance-manage")) or \
         shutil.which("glance-manage")
     if not found:
-        pytest.skip("Glance is not installed: run `python tests/real_glance.py install` (scripts/test does)")
+        missing("Glance is not installed: run `python tests/real_glance.py install`")
     return found
 
 

@@ -2,8 +2,8 @@
 
 SQLite is compared with tests/fixtures/glance33/glance.sqlite (made by real Glance). PostgreSQL
 and MariaDB are compared with descriptions of Glance-made databases stored next to it
-(schema-postgresql.json, schema-mariadb.json); those tests run when POSTGRES_URL / MARIADB_URL
-point at a server. To refresh a description from a database Glance created:
+(schema-postgresql.json, schema-mariadb.json), on the servers scripts/services start (their URLs in
+POSTGRES_URL / MARIADB_URL). To refresh a description from a database Glance created:
 
     python tests/db/test_schema_matches_glance.py URL > tests/fixtures/glance33/schema-NAME.json
 """
@@ -11,15 +11,13 @@ point at a server. To refresh a description from a database Glance created:
 from __future__ import annotations
 
 import json
-import os
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from database_servers import scratch_database
 from sqlalchemy import Engine, create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "glance33"
 IGNORED_TABLES = {"alembic_version"}  # Alembic's, not the application's
@@ -170,31 +168,20 @@ def test_comparison_detects_a_difference(tmp_path: Path, change: str, complaint:
         _assert_same(base, changed)
 
 
-def _server_test(env: str, snapshot: str) -> None:
-    url = os.environ.get(env)
-    if not url:
-        pytest.skip(f"{env} not set")
+def _server_test(kind: str, snapshot: str) -> None:
     expected = json.loads((FIXTURES / snapshot).read_text())
-    # A scratch database on the same server, so that nothing else's tables get in the way.
-    name = f"schema_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        actual = _spyglass_schema(make_url(url).set(database=name).render_as_string(False))
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE {name}"))
-        admin.dispose()
+    # A scratch database on the server, so that nothing else's tables get in the way.
+    with scratch_database(kind, "schema") as url:
+        actual = _spyglass_schema(url)
     _assert_same(expected, actual)
 
 
 def test_postgresql_schema_matches_glance() -> None:
-    _server_test("POSTGRES_URL", "schema-postgresql.json")
+    _server_test("postgresql", "schema-postgresql.json")
 
 
 def test_mariadb_schema_matches_glance() -> None:
-    _server_test("MARIADB_URL", "schema-mariadb.json")
+    _server_test("mariadb", "schema-mariadb.json")
 
 
 if __name__ == "__main__":
