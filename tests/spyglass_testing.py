@@ -41,11 +41,13 @@ class SpyglassServer:
     port: int
     config_file: Path | None = None
     config_dir: Path | None = None
+    database_url: str = ""  # [database] connection; SQLite in data_dir when empty
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.log_path = self.data_dir / "server.log"
+        self.database_url = self.database_url or f"sqlite:///{self.data_dir / 'spyglass.sqlite'}"
 
     @property
     def url(self) -> str:
@@ -136,7 +138,8 @@ def make_server(base: Path, options: dict[str, object] | None = None,
                 config_dir: Path | None = None) -> SpyglassServer:
     base.mkdir(parents=True, exist_ok=True)
     config_file = write_config(base / "spyglass.conf", options) if options else None
-    server = SpyglassServer(data_dir=base, port=free_port(), config_file=config_file, config_dir=config_dir)
+    server = SpyglassServer(data_dir=base, port=free_port(), config_file=config_file, config_dir=config_dir,
+                            database_url=str((options or {}).get("database.connection", "")))
     server.db_sync()
     return server
 

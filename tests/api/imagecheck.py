@@ -2,13 +2,15 @@
 must leave as it was (the image document, its database rows, its stored bytes)."""
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import requests
+from sqlalchemy import DateTime, Engine, bindparam, create_engine, text
+from sqlalchemy.pool import NullPool
 
 REASONS = {
     400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
@@ -59,33 +61,41 @@ def assert_plain_error(resp: requests.Response, status: int, *fragments: str) ->
 
 # -- what must not change ---------------------------------------------------------------------------
 
-def database(server: Any) -> sqlite3.Connection:
-    path = Path(server.data_dir) / "spyglass.sqlite"
-    assert path.exists(), f"no database at {path}"
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+_engines: dict[str, Engine] = {}
+
+
+def database(server: Any) -> Engine:
+    """The server's own database (SQLite in its data directory, or PostgreSQL or MariaDB)."""
+    url = server.database_url
+    if url not in _engines:
+        _engines[url] = create_engine(url, poolclass=NullPool)
+    return _engines[url]
+
+
+def _rows(server: Any, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    with database(server).connect() as con:
+        return sorted(tuple(r) for r in con.execute(text(sql), params))
 
 
 def db_rows(server: Any, image_id: str) -> dict[str, list[Any]]:
     """Every row of the image in Glance's tables, soft-deleted ones included."""
-    with database(server) as con:
-        con.row_factory = sqlite3.Row
-        images = [dict(r) for r in con.execute("SELECT * FROM images WHERE id = ?", (image_id,))]
-        con.row_factory = None
-        return {
-            "images": images,
-            "properties": sorted(con.execute(
-                "SELECT name, value, deleted FROM image_properties WHERE image_id = ?", (image_id,))),
-            "tags": sorted(con.execute("SELECT value, deleted FROM image_tags WHERE image_id = ?", (image_id,))),
-            "locations": sorted(con.execute(
-                "SELECT value, status, deleted FROM image_locations WHERE image_id = ?", (image_id,))),
-            "members": sorted(con.execute(
-                "SELECT member, status, deleted FROM image_members WHERE image_id = ?", (image_id,))),
-        }
+    with database(server).connect() as con:
+        images = [dict(r._mapping) for r in con.execute(text("SELECT * FROM images WHERE id = :id"),
+                                                        {"id": image_id})]
+    return {
+        "images": images,
+        "properties": _rows(server, "SELECT name, value, deleted FROM image_properties WHERE image_id = :id",
+                            id=image_id),
+        "tags": _rows(server, "SELECT value, deleted FROM image_tags WHERE image_id = :id", id=image_id),
+        "locations": _rows(server, "SELECT value, status, deleted FROM image_locations WHERE image_id = :id",
+                           id=image_id),
+        "members": _rows(server, "SELECT member, status, deleted FROM image_members WHERE image_id = :id",
+                         id=image_id),
+    }
 
 
 def project_image_ids(server: Any, project: str) -> list[str]:
-    with database(server) as con:
-        return sorted(r[0] for r in con.execute("SELECT id FROM images WHERE owner = ?", (project,)))
+    return [row[0] for row in _rows(server, "SELECT id FROM images WHERE owner = :owner", owner=project)]
 
 
 def stored_files(server: Any, image_id: str) -> list[str]:
@@ -98,13 +108,15 @@ def stored_files(server: Any, image_id: str) -> list[str]:
 
 # Timestamps are kept to the second, so a write in the same second as the image's creation would
 # leave updated_at as it was: a snapshot first moves updated_at into the past, where any write shows.
-BACKDATED = "2001-02-03 04:05:06.000000"
+BACKDATED = datetime(2001, 2, 3, 4, 5, 6)
 
 
 def backdate(server: Any, image_id: str) -> None:
-    path = Path(server.data_dir) / "spyglass.sqlite"
-    with sqlite3.connect(path, timeout=30) as con:
-        assert con.execute("UPDATE images SET updated_at = ? WHERE id = ?", (BACKDATED, image_id)).rowcount == 1
+    with database(server).begin() as con:
+        # Typed, so that each dialect stores it as the application does (SQLite: the text format).
+        update = text("UPDATE images SET updated_at = :at WHERE id = :id").bindparams(bindparam("at", type_=DateTime()))
+        done = con.execute(update, {"at": BACKDATED, "id": image_id})
+        assert done.rowcount == 1
 
 
 @dataclass
