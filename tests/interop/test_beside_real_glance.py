@@ -171,12 +171,25 @@ def _image_paths(image_id: str) -> list[str]:
     return [f"/v2/images/{image_id}", f"/v2/images/{image_id}/members", f"/v2/images/{image_id}/file"]
 
 
-def _listing_paths(tag: str) -> list[str]:
-    return ["/v2/images", f"/v2/images?tag={tag}", f"/v2/images?tag={tag}&sort=name:asc,created_at:desc",
-            f"/v2/images?tag={tag}&limit=2", f"/v2/images?tag={tag}&member_status=all",
-            f"/v2/images?tag={tag}&visibility=community", f"/v2/images?tag={tag}&visibility=shared",
-            f"/v2/images?tag={tag}&os_hidden=true", f"/v2/images?tag={tag}&status=active&sort_key=size",
-            f"/v2/images?tag={tag}&os_distro=cirros", f"/v2/images?tag={tag}&size_min=1&disk_format=qcow2"]
+def _listing_paths(tag: str, owner: str, ids: dict[str, str]) -> list[str]:
+    # No parameter given twice: Glance's links keep only its last value (a Glance bug that
+    # tests/api/test_glance_database.py records).
+    listed = f"/v2/images?tag={tag}"
+    return ["/v2/images", listed, f"{listed}&sort=name:asc,created_at:desc", f"{listed}&limit=2",
+            f"{listed}&member_status=all", f"{listed}&visibility=community", f"{listed}&visibility=shared",
+            f"{listed}&visibility=all", f"{listed}&visibility=private", f"{listed}&visibility=public",
+            f"{listed}&os_hidden=true", f"{listed}&os_hidden=false", f"{listed}&status=active&sort_key=size",
+            f"{listed}&status=queued", f"{listed}&status=deactivated", f"{listed}&os_distro=cirros",
+            f"{listed}&size_min=1&disk_format=qcow2", f"{listed}&size_max=5000&sort=size:desc,name:asc",
+            f"{listed}&name=in:{tag}-public,{tag}-private,{tag}-qcow2", f"{listed}&name={tag}-shared",
+            f"{listed}&id=in:{ids['public']},{ids['shared']},{ids['deleted']}",
+            f"{listed}&created_at=gte:2000-01-01T00:00:00Z&updated_at=lt:2100-01-01T00:00:00Z",
+            f"{listed}&created_at=lt:2000-01-01T00:00:00Z", f"{listed}&protected=true",
+            f"{listed}&owner={owner}&sort_key=name&sort_dir=desc",
+            f"{listed}&member_status=accepted&visibility=shared", f"{listed}&member_status=pending",
+            f"{listed}&container_format=bare&disk_format=raw&limit=3",
+            f"{listed}&limit=3&marker={ids['qcow2']}&sort=name:asc",
+            f"{listed}&sort_key=min_ram&sort_dir=desc&limit=4"]
 
 
 def _fill(writer: dict[str, requests.Session], admin: requests.Session, members: dict[str, Identity],
@@ -247,7 +260,7 @@ def test_each_shows_what_the_other_wrote(pair: Pair, writer: str) -> None:
     paths = [p for image_id in ids.values() for p in _image_paths(image_id)]
     paths += [f"/v2/images/{ids['shared']}/members/{m.project}" for m in members.values()]
     for who in (admin, owner, *members.values(), _identity()):
-        assert_same_answers(pair, who, paths + _listing_paths(tag))
+        assert_same_answers(pair, who, paths + _listing_paths(tag, owner.project, ids))
 
     # The comparisons above were about real answers: what each identity may see, it sees.
     def listed(who: Identity) -> set[str]:

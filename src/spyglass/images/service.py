@@ -129,8 +129,11 @@ class ImageService:
         query = build_query(params, ctx, self.limits)
         if query.marker is not None:
             marker = self.repo.get(query.marker)
-            if marker is None or not self.can_see(ctx, marker):
+            if marker is None:
                 raise BadRequest(f"No image found with ID {query.marker}")
+            if not self.can_see(ctx, marker):
+                # Glance's answer, which admits the image exists: clients may rely on the status.
+                raise Forbidden(f"Forbidding request, image {query.marker} not visible")
         try:
             return self.repo.list(query), query.limit
         except db.NotFound:
