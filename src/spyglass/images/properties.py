@@ -111,8 +111,6 @@ def validate_tags(value: Any) -> None:
         raise schema_error(f"{value!r} is not of type 'array' (attribute 'tags')")
     for tag in value:
         validate_tag(tag)
-    if len(set(value)) != len(value):
-        raise schema_error("tags must be unique")
 
 
 def validate_tag(tag: Any) -> None:

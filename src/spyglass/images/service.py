@@ -111,7 +111,8 @@ class ImageService:
                 continue
             if key in props.WRITABLE_CORE:
                 props.validate_core(key, value, self.formats)
-                setattr(image, key, list(value) if key == "tags" else value)
+                # A tag given twice is kept once, as Glance does.
+                setattr(image, key, list(dict.fromkeys(value)) if key == "tags" else value)
             else:
                 props.validate_property(key, value)
                 image.properties[key] = value
