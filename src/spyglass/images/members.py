@@ -1,6 +1,8 @@
 """Image sharing: an owner invites projects as members; each member accepts or rejects."""
 from __future__ import annotations
 
+from typing import Any
+
 from spyglass.context import RequestContext
 from spyglass.db import repo as db
 from spyglass.images.errors import BadRequest, Conflict, Forbidden, NotFound, QuotaExceeded
@@ -15,11 +17,17 @@ class ImageMembers:
         self.repo = images.repo
 
     def _shared_image(self, ctx: RequestContext, image_id: str, rule: str, action: str = "access") -> Image:
-        """The image, if the caller can see it, it is shared, and `rule` allows the action on it."""
-        image, target = self.images.find_with_target(ctx, image_id)
+        """The image, if the caller may see it, it is shared, and `rule` allows the action on it."""
+        image, target = self._visible_image(ctx, image_id)
         _require_shared(image, action)
-        self.images.policy.enforce(rule, ctx, target)
+        self.images.enforce_on_image(rule, ctx, image, target)
         return image
+
+    def _visible_image(self, ctx: RequestContext, image_id: str) -> tuple[Image, dict[str, Any]]:
+        # Glance asks get_image before any rule about members: a caller it refuses gets 404.
+        image, target = self.images.find_with_target(ctx, image_id)
+        self.images.enforce_on_image("get_image", ctx, image, target)
+        return image, target
 
     def list(self, ctx: RequestContext, image_id: str) -> list[Member]:
         image = self._shared_image(ctx, image_id, "get_members")
@@ -60,10 +68,10 @@ class ImageMembers:
     def _member_for_change(self, ctx: RequestContext, image_id: str, member_id: str, rule: str) -> None:
         """As Glance: a membership the caller cannot see is 404 before the policy says who may
         change it (by default the member answers, the owner removes)."""
-        image, target = self.images.find_with_target(ctx, image_id)
+        image, target = self._visible_image(ctx, image_id)
         _require_shared(image, "access")
         self._visible_member(ctx, image, member_id)
-        self.images.policy.enforce(rule, ctx, dict(target, member_id=member_id))
+        self.images.enforce_on_image(rule, ctx, image, dict(target, member_id=member_id))
 
     def update(self, ctx: RequestContext, image_id: str, member_id: str, status: object) -> Member:
         self._member_for_change(ctx, image_id, member_id, "modify_member")

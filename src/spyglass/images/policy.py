@@ -34,7 +34,7 @@ _RULES: list[tuple[str, str, str]] = [
     ("publicize_image", ADMIN, "Make an image public."),
     ("communitize_image", ADMIN_OR_OWNER_MEMBER, "Make an image community."),
     ("upload_image", ADMIN_OR_OWNER_MEMBER, "Upload image data."),
-    ("download_image", ADMIN_OR_READER, "Download image data."),
+    ("download_image", f"{ADMIN} or role:member", "Download image data."),
     ("deactivate", ADMIN_OR_OWNER_MEMBER, "Deactivate an image."),
     ("reactivate", ADMIN_OR_OWNER_MEMBER, "Reactivate an image."),
     ("add_member", ADMIN_OR_OWNER_MEMBER, "Share an image with a project."),

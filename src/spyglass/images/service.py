@@ -75,12 +75,21 @@ class ImageService:
     def authorized(self, ctx: RequestContext, image_id: str, rule: str) -> Image:
         """The image, if the caller can see it and the policy rule allows the action on it."""
         image, target = self.find_with_target(ctx, image_id)
-        self.policy.enforce(rule, ctx, target)
+        self.enforce_on_image(rule, ctx, image, target)
         return image
 
+    def enforce_on_image(self, rule: str, ctx: RequestContext, image: Image, target: dict[str, Any]) -> None:
+        """As Glance: an action refused to someone the policy does not even let see the image is
+        404, so that the answer does not reveal the image exists; refused to someone who may see
+        it, 403."""
+        if self.policy.allowed(rule, ctx, target):
+            return
+        if rule == "get_image" or not self.policy.allowed("get_image", ctx, target):
+            raise NotFound(f"No image found with ID {image.id}")
+        self.policy.enforce(rule, ctx, target)  # raises Forbidden with the rule's name
+
     def get(self, ctx: RequestContext, image_id: str) -> Image:
-        self.policy.enforce("get_image", ctx, {})
-        return self.find_visible(ctx, image_id)
+        return self.authorized(ctx, image_id, "get_image")
 
     # -- create, list, update, delete ---------------------------------------------------------------
 
