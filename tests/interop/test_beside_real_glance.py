@@ -200,7 +200,7 @@ def _fill(writer: dict[str, requests.Session], admin: requests.Session, members:
     ids: dict[str, str] = {}
     public = _create(admin, name=f"{tag}-public", visibility="public", tags=[tag, "cirros"],
                      os_distro="cirros", description="ünïcode ✓", min_disk=1, min_ram=64)
-    _upload(admin, public["id"], raw(16 * 1024))
+    _upload(admin, public["id"], os.urandom(3 * 1024 * 1024 + 5))  # whole chunks and a tail
     ids["public"] = public["id"]
     for kind, attrs in (("private", {"visibility": "private"}), ("community", {"visibility": "community"}),
                         ("hidden", {"os_hidden": True}), ("protected", {"protected": True}),
