@@ -6,8 +6,9 @@ is decided by the service and the listing query, as in Glance; the rules here de
 """
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from oslo_config import cfg
 from oslo_policy import policy
@@ -58,6 +59,16 @@ def default_rules() -> list[policy.RuleDefault]:
 POLICY_RELOAD_SECONDS = 5.0
 
 
+_TARGET_REFERENCE = re.compile(r"%\(([^)]*)\)s")
+
+
+def _target_keys(rules: Iterable[object]) -> frozenset[str] | None:
+    """The target keys the rules read (`%(owner)s`); None when one is not a plain key (a dotted
+    path, say), and every key must then count."""
+    names = {name for rule in rules for name in _TARGET_REFERENCE.findall(str(rule))}
+    return frozenset(names) if all(name.isidentifier() for name in names) else None
+
+
 class _Enforcer(policy.Enforcer):
     _next_load = 0.0
     generation = 0  # counts reloads, so that decisions cached under older rules are dropped
@@ -78,13 +89,19 @@ class Policy:
         # combinations come back on every request, and oslo.policy takes ~0.1 ms to evaluate one.
         self._decisions: dict[tuple[object, ...], bool] = {}
         self._generation = -1
+        self._target_keys: frozenset[str] | None = None
 
     def _decide(self, rule: str, target: Mapping[str, object], creds: dict[str, object]) -> bool:
         self._enforcer.load_rules()
         if self._generation != self._enforcer.generation or len(self._decisions) > 10_000:
             self._decisions = {}
             self._generation = self._enforcer.generation
-        key = (rule, tuple(sorted(target.items())), tuple(creds["roles"]),  # type: ignore[arg-type]
+            self._target_keys = _target_keys(self._enforcer.rules.values())
+        # Only the target's keys that some rule reads can change a decision: the others (an
+        # image's ID, say) stay out of the key, so that one decision serves every image alike.
+        keys = self._target_keys
+        relevant = target.items() if keys is None else ((k, v) for k, v in target.items() if k in keys)
+        key = (rule, tuple(sorted(relevant)), tuple(creds["roles"]),  # type: ignore[arg-type]
                creds["project_id"], creds["user_id"], creds.get("is_admin"))
         decision = self._decisions.get(key)
         if decision is None:
