@@ -1,10 +1,10 @@
-"""All SQL Spyglass runs against Glance's image tables. Nothing outside db/ writes SQL."""
+"""The image repository: all SQL Spyglass runs against Glance's image tables (the conditions of a listing
+are built in spyglass.db.list_query). Nothing outside db/ writes SQL."""
 from __future__ import annotations
 
 import contextlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -13,37 +13,19 @@ import sqlalchemy as sa
 from spyglass.db import tables as t
 from spyglass.db.compiled import CompiledStatement
 from spyglass.db.engine import WRITE, raw_write_transaction, write_lock
-from spyglass.db.unindexed import Unindexed
+from spyglass.db.list_query import (
+    ListQuery,
+    after,
+    list_conditions,
+    not_deleted,
+    order_by,
+)
 from spyglass.model import CORE_ATTRIBUTES, Image, Location, Member
-
-NULLABLE_SORT_KEYS = frozenset(c.name for c in t.images.c if c.nullable)
 
 
 def utcnow() -> datetime:
     # Glance stores naive UTC timestamps with second precision; so do we, so both read the same rows.
     return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
-
-
-@dataclass
-class Filter:
-    column: str
-    op: str  # eq, neq, gt, gte, lt, lte, in
-    value: Any
-
-
-@dataclass
-class ListQuery:
-    viewer_project: str | None
-    viewer_is_admin: bool
-    visibility: str | None = None
-    member_status: str = "accepted"
-    filters: list[Filter] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    properties: dict[str, str] = field(default_factory=dict)
-    include_hidden: bool = False
-    sort: list[tuple[str, str]] = field(default_factory=lambda: [("created_at", "desc")])
-    limit: int = 25
-    marker: str | None = None
 
 
 class NotFound(Exception):
@@ -54,16 +36,7 @@ class Conflict(Exception):
     pass
 
 
-_OPS = {
-    "eq": lambda c, v: c == v, "neq": lambda c, v: c != v, "gt": lambda c, v: c > v,
-    "gte": lambda c, v: c >= v, "lt": lambda c, v: c < v, "lte": lambda c, v: c <= v,
-    "in": lambda c, v: c.in_(v),
-}
 
-
-def _not_deleted(table: sa.Table) -> Any:
-    # Unindexed: see spyglass.db.unindexed; `deleted` is the least selective column there is.
-    return Unindexed(table.c.deleted) == sa.false()
 
 
 def _children_union(image_ids: Any) -> sa.CompoundSelect[Any]:
@@ -75,13 +48,13 @@ def _children_union(image_ids: Any) -> sa.CompoundSelect[Any]:
         sa.select(p.c.image_id, sa.literal_column(str(_PROPERTY)).label("kind"), p.c.id.label("child_id"),
                   sa.cast(p.c.name, sa.Text).label("first"), sa.cast(p.c.value, sa.Text).label("second"),
                   text_null.label("third"))
-        .where(image_ids(p.c.image_id), _not_deleted(p)),
+        .where(image_ids(p.c.image_id), not_deleted(p)),
         sa.select(tg.c.image_id, sa.literal_column(str(_TAG)), tg.c.id, sa.cast(tg.c.value, sa.Text),
                   text_null, text_null)
-        .where(image_ids(tg.c.image_id), _not_deleted(tg)),
+        .where(image_ids(tg.c.image_id), not_deleted(tg)),
         sa.select(loc.c.image_id, sa.literal_column(str(_LOCATION)), loc.c.id, sa.cast(loc.c.value, sa.Text),
                   sa.cast(loc.c.meta_data, sa.Text), sa.cast(loc.c.status, sa.Text))
-        .where(image_ids(loc.c.image_id), _not_deleted(loc)),
+        .where(image_ids(loc.c.image_id), not_deleted(loc)),
     )
 
 
@@ -92,7 +65,7 @@ def _get_with_children() -> sa.Select[Any]:
     return (sa.select(t.images, children.c.kind, children.c.child_id, children.c.first, children.c.second,
                       children.c.third)
             .select_from(t.images.outerjoin(children, sa.true()))
-            .where(t.images.c.id == sa.bindparam("id"), _not_deleted(t.images))
+            .where(t.images.c.id == sa.bindparam("id"), not_deleted(t.images))
             .order_by(children.c.kind, children.c.child_id))
 
 
@@ -119,7 +92,7 @@ class ImageRepository:
         self._delete_image = CompiledStatement(engine, _soft_delete(t.images, t.images.c.id, status="deleted"))
         loc = t.image_locations
         self._live_locations = CompiledStatement(engine, sa.select(loc.c.id, loc.c.value, loc.c.meta_data).where(
-            loc.c.image_id == sa.bindparam("image_id"), _not_deleted(loc)))
+            loc.c.image_id == sa.bindparam("image_id"), not_deleted(loc)))
         self._delete_children = [
             CompiledStatement(engine, _soft_delete(loc, loc.c.image_id, status="deleted")),
             *(CompiledStatement(engine, _soft_delete(table, table.c.image_id))
@@ -151,67 +124,16 @@ class ImageRepository:
         return _member(row) if row else None
 
     def list(self, q: ListQuery) -> list[Image]:
-        img = t.images
-        conditions: list[Any] = [_not_deleted(img), *self._visibility_conditions(q)]
-        if not q.include_hidden:
-            conditions.append(Unindexed(img.c.os_hidden) == sa.false())
-        for f in q.filters:
-            conditions.append(_OPS[f.op](img.c[f.column], f.value))
-        for tag in q.tags:
-            conditions.append(
-                sa.exists().where(
-                    t.image_tags.c.image_id == img.c.id, t.image_tags.c.value == tag,
-                    _not_deleted(t.image_tags),
-                )
-            )
-        for name, value in q.properties.items():
-            p = t.image_properties
-            conditions.append(
-                sa.exists().where(p.c.image_id == img.c.id, p.c.name == name, p.c.value == value,
-                                  _not_deleted(p))
-            )
-        sort = list(q.sort)
-        if "id" not in (k for k, _ in sort):
-            # A total order, so that marker pagination never skips or repeats an image.
-            sort.append(("id", sort[-1][1] if sort else "desc"))
-
+        conditions, sort = list_conditions(q)
         with self.engine.begin() as conn:
             if q.marker is not None:
-                marker_row = conn.execute(sa.select(img).where(img.c.id == q.marker)).first()
+                marker_row = conn.execute(sa.select(t.images).where(t.images.c.id == q.marker)).first()
                 if marker_row is None:
                     raise NotFound(q.marker)
-                conditions.append(_after(sort, marker_row))
-            stmt = sa.select(img).where(*conditions).order_by(*_order_by(sort)).limit(q.limit)
+                conditions.append(after(sort, marker_row))
+            stmt = sa.select(t.images).where(*conditions).order_by(*order_by(sort)).limit(q.limit)
             rows = conn.execute(stmt).all()
             return self._hydrate(conn, rows)
-
-    def _visibility_conditions(self, q: ListQuery) -> list[Any]:
-        img = t.images
-        visibility = Unindexed(img.c.visibility)
-        if q.viewer_is_admin:
-            if q.visibility == "all":
-                return []
-            if q.visibility is not None:
-                return [visibility == q.visibility]
-            return [_not_others_community(q.viewer_project)]
-
-        own = img.c.owner == q.viewer_project if q.viewer_project is not None else sa.false()
-        m = t.image_members
-        member_conditions = [m.c.member == q.viewer_project, _not_deleted(m)]
-        if q.member_status != "all":
-            member_conditions.append(m.c.status == q.member_status)
-        # An uncorrelated IN, computed once per query: as a correlated EXISTS, SQLite without
-        # statistics probes image_members by its `deleted` index for every image (minutes at 100k).
-        shared_with_me = sa.and_(visibility == "shared",
-                                 img.c.id.in_(sa.select(m.c.image_id).where(*member_conditions)))
-        readable = sa.or_(visibility == "public", own, shared_with_me)
-        if q.visibility is None:
-            return [readable, _not_others_community(q.viewer_project)]
-        if q.visibility == "all":
-            return [sa.or_(readable, visibility == "community")]
-        if q.visibility == "community":
-            return [visibility == "community"]
-        return [visibility == q.visibility, readable]
 
     def _hydrate(self, conn: sa.Connection, rows: Sequence[sa.Row[Any]]) -> list[Image]:
         """Build images with their properties, tags and locations in one query, not three per image."""
@@ -278,7 +200,7 @@ class ImageRepository:
         tg = t.image_tags
         with self._write() as conn:
             exists = conn.execute(sa.select(tg.c.id).where(
-                tg.c.image_id == image_id, tg.c.value == tag, _not_deleted(tg))).first()
+                tg.c.image_id == image_id, tg.c.value == tag, not_deleted(tg))).first()
             if exists is None:
                 self._insert_tags(conn, image_id, [tag], now)
             conn.execute(t.images.update().where(t.images.c.id == image_id).values(updated_at=now))
@@ -308,7 +230,7 @@ class ImageRepository:
         m = t.image_members
         with self.engine.begin() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(m).where(
-                m.c.image_id == image_id, _not_deleted(m))).scalar_one()
+                m.c.image_id == image_id, not_deleted(m))).scalar_one()
 
     def list_members(self, image_id: str) -> list[Member]:
         with self.engine.begin() as conn:
@@ -330,7 +252,7 @@ class ImageRepository:
         m = t.image_members
         with self._write() as conn:
             result = conn.execute(m.update().where(
-                m.c.image_id == image_id, m.c.member == member, _not_deleted(m)
+                m.c.image_id == image_id, m.c.member == member, not_deleted(m)
             ).values(status=status, updated_at=now))
             if result.rowcount != 1:
                 return None
@@ -341,13 +263,13 @@ class ImageRepository:
         m = t.image_members
         with self._write() as conn:
             result = conn.execute(m.delete().where(
-                m.c.image_id == image_id, m.c.member == member, _not_deleted(m)))
+                m.c.image_id == image_id, m.c.member == member, not_deleted(m)))
             return result.rowcount == 1
 
     @staticmethod
     def _members_select(image_id: str) -> sa.Select[Any]:
         m = t.image_members
-        return sa.select(m).where(m.c.image_id == image_id, _not_deleted(m))
+        return sa.select(m).where(m.c.image_id == image_id, not_deleted(m))
 
     @staticmethod
     def _insert_properties(conn: sa.Connection, image_id: str, props: dict[str, str], now: datetime) -> None:
@@ -379,7 +301,7 @@ def _tag_rows(image_id: str, tags: Iterable[str], now: datetime) -> list[dict[st
 def _soft_delete(table: sa.Table, key: sa.Column[Any], **also: Any) -> sa.Update:
     """Mark the live rows whose `key` is the bind parameter `image_id` deleted at `now`."""
     now = sa.bindparam("now")
-    return (table.update().where(key == sa.bindparam("image_id"), _not_deleted(table))
+    return (table.update().where(key == sa.bindparam("image_id"), not_deleted(table))
             .values(deleted=True, deleted_at=now, updated_at=now, **also))
 
 
@@ -390,7 +312,7 @@ def _insert(table: sa.Table, columns: Iterable[str]) -> sa.Insert:
 
 def _live(image_id: str, expect_status: Iterable[str] | None) -> list[Any]:
     """WHERE clauses for the image while it is not deleted (and, optionally, in one of the states)."""
-    where = [t.images.c.id == image_id, _not_deleted(t.images)]
+    where = [t.images.c.id == image_id, not_deleted(t.images)]
     if expect_status is not None:
         where.append(t.images.c.status.in_(list(expect_status)))
     return where
@@ -414,50 +336,3 @@ def _add_child(image: Image, kind: int, child_id: int, first: str, second: str |
 def _member(row: sa.Row[Any]) -> Member:
     return Member(image_id=row.image_id, member=row.member, status=row.status, created_at=row.created_at,
                   updated_at=row.updated_at or row.created_at, can_share=bool(row.can_share))
-
-
-def _not_others_community(project: str | None) -> Any:
-    img = t.images
-    visibility = Unindexed(img.c.visibility)
-    if project is None:
-        return visibility != "community"
-    return sa.or_(visibility != "community", img.c.owner == project)
-
-
-def _sort_expr(key: str) -> Any:
-    return t.images.c[key]
-
-
-def _order_by(sort: list[tuple[str, str]]) -> list[Any]:
-    """NULLs sort first ascending and last descending on every backend (PostgreSQL's default is
-    the opposite), so that keyset pagination sees the same order everywhere."""
-    clauses: list[Any] = []
-    for key, direction in sort:
-        col = _sort_expr(key)
-        if key in NULLABLE_SORT_KEYS:
-            null_rank = sa.case((col.is_(None), 0), else_=1)
-            clauses.append(null_rank.asc() if direction == "asc" else null_rank.desc())
-        clauses.append(col.asc() if direction == "asc" else col.desc())
-    return clauses
-
-
-def _after(sort: list[tuple[str, str]], marker: sa.Row[Any]) -> Any:
-    """Rows strictly after the marker row in the given order: (k1 after) or (k1 equal and k2 after)..."""
-    alternatives = []
-    equal_so_far: list[Any] = []
-    for key, direction in sort:
-        col = _sort_expr(key)
-        value = marker._mapping[key]
-        if value is None:
-            # NULL is first ascending, last descending.
-            after = col.is_not(None) if direction == "asc" else sa.false()
-            equal = col.is_(None)
-        else:
-            if direction == "asc":
-                after = col > value
-            else:
-                after = sa.or_(col < value, col.is_(None)) if key in NULLABLE_SORT_KEYS else col < value
-            equal = col == value
-        alternatives.append(sa.and_(*equal_so_far, after))
-        equal_so_far.append(equal)
-    return sa.or_(*alternatives)

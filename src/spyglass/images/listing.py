@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from oslo_utils import timeutils
 
 from spyglass.context import RequestContext
-from spyglass.db.repo import Filter, ListQuery
+from spyglass.db.list_query import Filter, ListQuery
 from spyglass.images.errors import BadRequest
 from spyglass.images.properties import MEMBER_STATUSES, VISIBILITIES
 
