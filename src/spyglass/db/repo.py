@@ -1,5 +1,5 @@
-"""The image repository: all SQL Spyglass runs against Glance's image tables (the conditions of a listing
-are built in spyglass.db.list_query). Nothing outside db/ writes SQL."""
+"""The image repository: all SQL Spyglass runs against Glance's image tables (a listing's
+conditions are built in spyglass.db.list_query). Nothing outside db/ writes SQL."""
 from __future__ import annotations
 
 import contextlib
