@@ -2,6 +2,7 @@
 keyset pagination after a marker row. spyglass.db.repo runs it."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,13 +130,14 @@ def order_by(sort: list[tuple[str, str]]) -> list[Any]:
     return clauses
 
 
-def after(sort: list[tuple[str, str]], marker: sa.Row[Any]) -> Any:
-    """Rows strictly after the marker row in the given order: (k1 after) or (k1 equal and k2 after)..."""
+def after(sort: list[tuple[str, str]], marker: Mapping[str, Any]) -> Any:
+    """Rows strictly after the marker (its sort keys' values) in the given order: (k1 after) or
+    (k1 equal and k2 after)..."""
     alternatives = []
     equal_so_far: list[Any] = []
     for key, direction in sort:
         col = _sort_expr(key)
-        value = marker._mapping[key]
+        value = marker[key]
         if value is None:
             # NULL is first ascending, last descending.
             after = col.is_not(None) if direction == "asc" else sa.false()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -123,14 +123,19 @@ class ImageRepository:
             row = conn.execute(self._members_select(image_id).where(t.image_members.c.member == project_id)).first()
         return _member(row) if row else None
 
-    def list(self, q: ListQuery) -> list[Image]:
+    def list(self, q: ListQuery, marker: Image | None = None) -> list[Image]:
+        """`marker`: the image q.marker names, if the caller has read it already (spares a query)."""
         conditions, sort = list_conditions(q)
         with self.engine.begin() as conn:
             if q.marker is not None:
-                marker_row = conn.execute(sa.select(t.images).where(t.images.c.id == q.marker)).first()
-                if marker_row is None:
-                    raise NotFound(q.marker)
-                conditions.append(after(sort, marker_row))
+                if marker is not None and marker.id == q.marker:
+                    values: Mapping[str, Any] = {key: getattr(marker, key) for key, _ in sort}
+                else:
+                    row = conn.execute(sa.select(t.images).where(t.images.c.id == q.marker)).first()
+                    if row is None:
+                        raise NotFound(q.marker)
+                    values = row._mapping
+                conditions.append(after(sort, values))
             stmt = sa.select(t.images).where(*conditions).order_by(*order_by(sort)).limit(q.limit)
             rows = conn.execute(stmt).all()
             return self._hydrate(conn, rows)

@@ -137,6 +137,7 @@ class ImageService:
         """One page of images, and the page size asked for (a full page means there may be more)."""
         self.policy.enforce("get_images", ctx, {})
         query = build_query(params, ctx, self.limits)
+        marker = None
         if query.marker is not None:
             marker = self.repo.get(query.marker)
             if marker is None:
@@ -145,7 +146,7 @@ class ImageService:
                 # Glance's answer, which admits the image exists: clients may rely on the status.
                 raise Forbidden(f"Forbidding request, image {query.marker} not visible")
         try:
-            return self.repo.list(query), query.limit
+            return self.repo.list(query, marker), query.limit
         except db.NotFound:
             raise BadRequest(f"No image found with ID {query.marker}") from None
 
