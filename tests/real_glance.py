@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from spyglass_testing import HOST, free_port
 
 GLANCE_REQUIREMENT = "glance==33.*"
-HOST = "127.0.0.1"
 # The identity headers that keystonemiddleware sets; Glance's `headers` flavour wants them all.
 IDENTITY_STATUS = {"X-Identity-Status": "Confirmed"}
 
@@ -98,12 +97,6 @@ def install(venv: Path | None = None, extra: tuple[str, ...] = ()) -> Path:
 def _stamp(venv: Path) -> Path:
     """Written after a complete install: a venv without it (or with other packages) is redone."""
     return venv / "spyglass-packages.txt"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 class GlanceApi:

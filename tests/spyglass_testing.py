@@ -2,6 +2,7 @@
 conftest.py and by tests that need a server of their own)."""
 from __future__ import annotations
 
+import itertools
 import os
 import resource
 import signal
@@ -19,10 +20,27 @@ HOST = "127.0.0.1"
 SPYGLASS = [sys.executable, "-m", "spyglass.cli"]
 
 
+# Ports for the servers the tests start. Asking the kernel for a free port (bind to 0) and starting
+# the server on it later leaves a moment in which another test process, or a client's outgoing
+# connection, takes the same port, and a test then talks to the wrong server. So each pytest-xdist
+# worker takes ports from a range of its own, below the kernel's ephemeral range (32768 and up).
+_PORTS_PER_WORKER = 1500
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+_FIRST_PORT = 10000 + _PORTS_PER_WORKER * (int(_worker[2:]) if _worker[2:].isdigit() else 0)
+_next_port = itertools.count()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A port of this test process's range that nothing listens on now."""
+    for _ in range(_PORTS_PER_WORKER):
+        port = _FIRST_PORT + next(_next_port) % _PORTS_PER_WORKER
+        with socket.socket() as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_FIRST_PORT}-{_FIRST_PORT + _PORTS_PER_WORKER - 1}")
 
 
 def write_config(path: Path, options: dict[str, object]) -> Path:

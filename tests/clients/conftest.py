@@ -4,13 +4,13 @@ cannot send identity headers, so this is how a test runs them as the project an 
 with, the way that project's own users would."""
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from spyglass_testing import free_port
 
 from .support import MEMBER_ROLES
 
@@ -22,12 +22,6 @@ class MemberServer:
     user_id: str
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def member_server(spyglass_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MemberServer]:
     project_id = f"member-{uuid.uuid4().hex[:12]}"
@@ -37,7 +31,7 @@ def member_server(spyglass_server: Any, tmp_path_factory: pytest.TempPathFactory
     config = base / "member.conf"
     config.write_text(shared + f"\n[noauth]\nproject_id = {project_id}\nuser_id = {user_id}\n"
                                f"roles = {MEMBER_ROLES}\n")
-    server = type(spyglass_server)(data_dir=spyglass_server.data_dir, port=_free_port(), config_file=config)
+    server = type(spyglass_server)(data_dir=spyglass_server.data_dir, port=free_port(), config_file=config)
     server.log_path = base / "server.log"
     server.start()
     try:

@@ -10,10 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from spyglass_testing import write_config
-from servertools import HERE, HOST, START_TIMEOUT, Server, free_port, request, wait_until
-
+from servertools import HERE, HOST, START_TIMEOUT, Server, request, wait_until
+from spyglass_testing import free_port, write_config
 
 # The test application (drainapp): most of these tests are about the server, and need an upload
 # and a download they can hold open at will.

@@ -19,12 +19,6 @@ HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def wait_until(predicate: Callable[[], object], timeout: float, what: str,
                interval: float = 0.05) -> object:
     deadline = time.monotonic() + timeout
