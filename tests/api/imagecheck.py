@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from sqlalchemy import DateTime, Engine, bindparam, create_engine, text
+from sqlalchemy import Connection, DateTime, Engine, bindparam, create_engine, text
 from sqlalchemy.pool import NullPool
 
 REASONS = {
@@ -72,30 +72,29 @@ def database(server: Any) -> Engine:
     return _engines[url]
 
 
-def _rows(server: Any, sql: str, **params: Any) -> list[tuple[Any, ...]]:
-    with database(server).connect() as con:
-        return sorted(tuple(r) for r in con.execute(text(sql), params))
+def _rows(con: Connection, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    return sorted(tuple(r) for r in con.execute(text(sql), params))
 
 
 def db_rows(server: Any, image_id: str) -> dict[str, list[Any]]:
-    """Every row of the image in Glance's tables, soft-deleted ones included."""
+    """Every row of the image in Glance's tables, soft-deleted ones included (one connection)."""
     with database(server).connect() as con:
-        images = [dict(r._mapping) for r in con.execute(text("SELECT * FROM images WHERE id = :id"),
-                                                        {"id": image_id})]
-    return {
-        "images": images,
-        "properties": _rows(server, "SELECT name, value, deleted FROM image_properties WHERE image_id = :id",
-                            id=image_id),
-        "tags": _rows(server, "SELECT value, deleted FROM image_tags WHERE image_id = :id", id=image_id),
-        "locations": _rows(server, "SELECT value, status, deleted FROM image_locations WHERE image_id = :id",
-                           id=image_id),
-        "members": _rows(server, "SELECT member, status, deleted FROM image_members WHERE image_id = :id",
-                         id=image_id),
-    }
+        return {
+            "images": [dict(r._mapping) for r in con.execute(text("SELECT * FROM images WHERE id = :id"),
+                                                             {"id": image_id})],
+            "properties": _rows(con, "SELECT name, value, deleted FROM image_properties WHERE image_id = :id",
+                                id=image_id),
+            "tags": _rows(con, "SELECT value, deleted FROM image_tags WHERE image_id = :id", id=image_id),
+            "locations": _rows(con, "SELECT value, status, deleted FROM image_locations WHERE image_id = :id",
+                               id=image_id),
+            "members": _rows(con, "SELECT member, status, deleted FROM image_members WHERE image_id = :id",
+                             id=image_id),
+        }
 
 
 def project_image_ids(server: Any, project: str) -> list[str]:
-    return [row[0] for row in _rows(server, "SELECT id FROM images WHERE owner = :owner", owner=project)]
+    with database(server).connect() as con:
+        return [row[0] for row in _rows(con, "SELECT id FROM images WHERE owner = :owner", owner=project)]
 
 
 def stored_files(server: Any, image_id: str) -> list[str]:
