@@ -67,7 +67,9 @@ def test_error_documents_match_glance_byte_for_byte(spyglass_server):
 # -- create: the body --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("body", [b"{not json", b"{\"name\": \"x\",}", b"{'name': 'x'}", b"[1, 2",
-                                  b"\xff\xfe{}", b"{\"name\": \"x\"} trailing"])
+                                  b"\xff\xfe{}", b"{\"name\": \"x\"} trailing",
+                                  # a lone UTF-16 surrogate: valid JSON syntax, but no string a database stores
+                                  b"{\"name\": \"\\ud800\"}", b"{\"color\": \"a\\udfffb\"}"])
 def test_create_malformed_json(spyglass_server, api, project, body):
     resp = api.post("/v2/images", data=body, headers={"Content-Type": "application/json"})
     assert_error(resp, 400, "Malformed JSON")
@@ -339,7 +341,9 @@ BAD_PATCHES = [
     ("missing path", [{"op": "add", "value": "b"}], 400, ""),
     ("add without value", [{"op": "add", "path": "/a"}], 400, "value"),
     ("replace without value", [{"op": "replace", "path": "/name"}], 400, "value"),
-    ("remove with value", [{"op": "remove", "path": "/os_distro", "value": "x"}], 400, ""),
+    # A value given to remove is ignored, as Glance does: here the property is missing.
+    ("remove with value", [{"op": "remove", "path": "/nope", "value": "x"}], 409, "nope"),
+    ("lone surrogate", [{"op": "replace", "path": "/name", "value": "\ud800"}], 400, "Malformed JSON"),
     ("path without slash", [{"op": "add", "path": "a", "value": "b"}], 400, "a"),
     ("empty path", [{"op": "add", "path": "", "value": "b"}], 400, ""),
     ("root path", [{"op": "add", "path": "/", "value": "b"}], 400, ""),
@@ -361,6 +365,8 @@ BAD_PATCHES = [
     ("property null", [{"op": "add", "path": "/foo", "value": None}], 400, ""),
     ("property an object", [{"op": "add", "path": "/foo", "value": {"a": "b"}}], 400, ""),
     ("property name too long", [{"op": "add", "path": "/" + "p" * 256, "value": "v"}], 400, ""),
+    # The image schema publishes the well-known properties with a length of 255.
+    ("os_distro too long", [{"op": "add", "path": "/os_distro", "value": "d" * 256}], 400, "os_distro"),
     ("remove core name", [{"op": "remove", "path": "/name"}], 403, "name"),
     ("remove core min_ram", [{"op": "remove", "path": "/min_ram"}], 403, "min_ram"),
     ("remove core visibility", [{"op": "remove", "path": "/visibility"}], 403, "visibility"),
@@ -378,6 +384,23 @@ BAD_PATCHES = [
                             {"op": "remove", "path": "/nope"}], 409, "nope"),
     ("good then read-only", [{"op": "replace", "path": "/name", "value": "renamed"},
                              {"op": "replace", "path": "/status", "value": "active"}], 403, "read-only"),
+    # Operations are checked in order, each whole (form, path, value): the first faulty one decides.
+    ("bad value then read-only", [{"op": "replace", "path": "/name", "value": 5},
+                                  {"op": "replace", "path": "/status", "value": "active"}], 400, "string"),
+    ("bad value then unknown op", [{"op": "replace", "path": "/name", "value": 5}, {"op": "jump"}], 400, "string"),
+    ("bad value then missing property", [{"op": "replace", "path": "/nope", "value": 5},
+                                         {"op": "remove", "path": "/owner"}], 400, "string"),
+    # Locations: a place in the list to add, an index to remove, the whole list to replace; the
+    # value's shape is checked before the 403 of a deployment that shows no locations.
+    ("add locations without index", [{"op": "add", "path": "/locations", "value": []}], 400, "/locations"),
+    ("remove locations without index", [{"op": "remove", "path": "/locations"}], 400, "/locations"),
+    ("location field path", [{"op": "replace", "path": "/locations/0/url", "value": "x"}], 400, "/locations/0/url"),
+    ("location not an object", [{"op": "add", "path": "/locations/-", "value": "x"}], 400, "location"),
+    ("locations not a list", [{"op": "replace", "path": "/locations", "value": "x"}], 400, "locations"),
+    ("add a location", [{"op": "add", "path": "/locations/-",
+                         "value": {"url": "file:///etc/hosts", "metadata": {}}}], 403, "locations"),
+    ("replace the locations", [{"op": "replace", "path": "/locations", "value": []}], 403, "locations"),
+    ("remove a location", [{"op": "remove", "path": "/locations/0"}], 403, "locations"),
 ]
 
 
@@ -400,7 +423,7 @@ def test_patch_read_only_attribute(spyglass_server, api, image, key, op):
     assert_unchanged(spyglass_server, api, image)
 
 
-@pytest.mark.parametrize("key", [*RESERVED, "locations"])
+@pytest.mark.parametrize("key", RESERVED)  # locations: in BAD_PATCHES
 @pytest.mark.parametrize("op", ["add", "replace", "remove"])
 def test_patch_reserved_attribute(spyglass_server, api, image, key, op):
     operation = {"op": op, "path": f"/{key}"}
@@ -440,6 +463,19 @@ def test_patch_by_another_project(spyglass_server, api, image):
     # A shared image without membership is invisible: 404, as Glance answers.
     assert_error(patch(other, image_id, [{"op": "replace", "path": "/name", "value": "x"}]), 404)
     assert_error(other.delete(f"/v2/images/{image_id}"), 404)
+    assert_unchanged(spyglass_server, api, image)
+
+
+def test_a_bad_body_is_refused_before_the_image_is_looked_up(spyglass_server, api, image):
+    """As Glance: what is wrong with the request itself is 400 whoever asks, without saying
+    whether the image exists; only a well-formed request goes on to find it invisible (404)."""
+    image_id = image.document["id"]
+    other = client(spyglass_server)
+    assert_error(patch(other, image_id, [{"op": "replace", "path": "/name", "value": 5}]), 400, "string")
+    assert_error(other.put(f"/v2/images/{image_id}/tags/{'t' * 256}"), 400)
+    assert_error(other.post(f"/v2/images/{image_id}/members", json={"member": ""}), 400, "member")
+    assert_error(other.put(f"/v2/images/{image_id}/tags/fine"), 404)
+    assert_error(other.post(f"/v2/images/{image_id}/members", json={"member": "someone"}), 404)
     assert_unchanged(spyglass_server, api, image)
 
 

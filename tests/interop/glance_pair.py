@@ -3,6 +3,7 @@ conftest.py starts them), and what the tests of this directory do with both: ses
 identity, request helpers, and the comparison of their answers."""
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from typing import Any
 
 import real_glance
 import requests
-from sample_images import raw
+from sample_images import qcow2, raw
 from spyglass_testing import SpyglassServer, make_server
 
 GLANCE = real_glance.installed()
@@ -114,7 +115,6 @@ def answer(session: requests.Session, image_id: str, member: Identity, status: s
     assert resp.status_code == 200, resp.text
 
 
-
 NO_SUCH_IMAGE = "00000000-0000-4000-8000-00000000dead"
 
 
@@ -169,3 +169,60 @@ def statuses_of_both(pair: Pair, method: str, path: str, body: Any, headers: dic
             # (an orphan file no row points to); Spyglass removes them.
             assert name == "glance" or not (pair.store / image_id).exists(), "bytes left in the store"
     return statuses
+
+
+def fill_every_kind(writer: dict[str, requests.Session], admin: requests.Session, members: dict[str, Identity],
+          tag: str) -> dict[str, str]:
+    """One image of each kind, written through one service: `writer` holds its sessions as the
+    owner and as each member by name, `admin` its session as an admin. Returns the IDs by kind."""
+    own = writer["owner"]
+    ids: dict[str, str] = {}
+    public = create(admin, name=f"{tag}-public", visibility="public", tags=[tag, "cirros"],
+                     os_distro="cirros", description="ünïcode ✓", min_disk=1, min_ram=64)
+    upload(admin, public["id"], os.urandom(3 * 1024 * 1024 + 5))  # whole chunks and a tail
+    ids["public"] = public["id"]
+    for kind, attrs in (("private", {"visibility": "private"}), ("community", {"visibility": "community"}),
+                        ("hidden", {"os_hidden": True}), ("protected", {"protected": True}),
+                        ("queued", {"disk_format": "qcow2", "min_disk": 2})):
+        ids[kind] = create(own, name=f"{tag}-{kind}", tags=[tag], **attrs)["id"]
+    for kind in ("private", "community", "hidden", "protected"):
+        upload(own, ids[kind], raw(4096 + len(kind), fill=kind[:1].encode()))
+
+    shared = create(own, name=f"{tag}-shared", visibility="shared", tags=[tag, "shared"])
+    ids["shared"] = shared["id"]
+    upload(own, shared["id"], raw(8192, fill=b"s"))
+    for name, status in (("accepted", "accepted"), ("pending", None), ("rejected", "rejected")):
+        share(own, shared["id"], members[name])
+        if status:
+            answer(writer[name], shared["id"], members[name], status)
+
+    compressed = create(own, name=f"{tag}-qcow2", disk_format="qcow2", tags=[tag])
+    upload(own, compressed["id"], qcow2(virtual_size=1 << 30))
+    ids["qcow2"] = compressed["id"]
+
+    deactivated = create(own, name=f"{tag}-deactivated", tags=[tag])
+    upload(own, deactivated["id"], raw(1000))
+    assert admin.post(f"/v2/images/{deactivated['id']}/actions/deactivate").status_code == 204
+    ids["deactivated"] = deactivated["id"]
+
+    edited = create(own, name=f"{tag}-before", tags=[tag, "drop-me"], keep="1", drop="2")
+    resp = own.patch(f"/v2/images/{edited['id']}", headers=PATCH, data='['
+                     '{"op": "replace", "path": "/name", "value": "' + f"{tag}-edited" + '"},'
+                     '{"op": "add", "path": "/added", "value": "3"},'
+                     '{"op": "remove", "path": "/drop"},'
+                     '{"op": "replace", "path": "/min_ram", "value": 512}]')
+    assert resp.status_code == 200, resp.text
+    assert own.delete(f"/v2/images/{edited['id']}/tags/drop-me").status_code == 204
+    assert own.put(f"/v2/images/{edited['id']}/tags/added-tag").status_code == 204
+    ids["edited"] = edited["id"]
+
+    gone = create(own, name=f"{tag}-deleted", tags=[tag], prop="x")
+    upload(own, gone["id"], raw(2048))
+    assert own.delete(f"/v2/images/{gone['id']}").status_code == 204
+    ids["deleted"] = gone["id"]
+    return ids
+
+
+def people() -> tuple[Identity, Identity, dict[str, Identity]]:
+    admin, owner = identity(ADMIN_ROLES), identity()
+    return admin, owner, {"accepted": identity(), "pending": identity(), "rejected": identity()}

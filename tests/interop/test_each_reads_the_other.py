@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import requests
 from glance_pair import (
-    ADMIN_ROLES,
     NO_SUCH_IMAGE,
     OCTETS,
     PATCH,
@@ -22,12 +21,14 @@ from glance_pair import (
     answer,
     assert_same_answers,
     create,
+    fill_every_kind,
     identity,
     normalized,
+    people,
     share,
     upload,
 )
-from sample_images import qcow2, raw
+from sample_images import raw
 
 
 def _image_paths(image_id: str) -> list[str]:
@@ -55,70 +56,13 @@ def _listing_paths(tag: str, owner: str, ids: dict[str, str]) -> list[str]:
             f"{listed}&sort_key=min_ram&sort_dir=desc&limit=4"]
 
 
-def _fill(writer: dict[str, requests.Session], admin: requests.Session, members: dict[str, Identity],
-          tag: str) -> dict[str, str]:
-    """One image of each kind, written through one service: `writer` holds its sessions as the
-    owner and as each member by name, `admin` its session as an admin. Returns the IDs by kind."""
-    own = writer["owner"]
-    ids: dict[str, str] = {}
-    public = create(admin, name=f"{tag}-public", visibility="public", tags=[tag, "cirros"],
-                     os_distro="cirros", description="ünïcode ✓", min_disk=1, min_ram=64)
-    upload(admin, public["id"], os.urandom(3 * 1024 * 1024 + 5))  # whole chunks and a tail
-    ids["public"] = public["id"]
-    for kind, attrs in (("private", {"visibility": "private"}), ("community", {"visibility": "community"}),
-                        ("hidden", {"os_hidden": True}), ("protected", {"protected": True}),
-                        ("queued", {"disk_format": "qcow2", "min_disk": 2})):
-        ids[kind] = create(own, name=f"{tag}-{kind}", tags=[tag], **attrs)["id"]
-    for kind in ("private", "community", "hidden", "protected"):
-        upload(own, ids[kind], raw(4096 + len(kind), fill=kind[:1].encode()))
-
-    shared = create(own, name=f"{tag}-shared", visibility="shared", tags=[tag, "shared"])
-    ids["shared"] = shared["id"]
-    upload(own, shared["id"], raw(8192, fill=b"s"))
-    for name, status in (("accepted", "accepted"), ("pending", None), ("rejected", "rejected")):
-        share(own, shared["id"], members[name])
-        if status:
-            answer(writer[name], shared["id"], members[name], status)
-
-    compressed = create(own, name=f"{tag}-qcow2", disk_format="qcow2", tags=[tag])
-    upload(own, compressed["id"], qcow2(virtual_size=1 << 30))
-    ids["qcow2"] = compressed["id"]
-
-    deactivated = create(own, name=f"{tag}-deactivated", tags=[tag])
-    upload(own, deactivated["id"], raw(1000))
-    assert admin.post(f"/v2/images/{deactivated['id']}/actions/deactivate").status_code == 204
-    ids["deactivated"] = deactivated["id"]
-
-    edited = create(own, name=f"{tag}-before", tags=[tag, "drop-me"], keep="1", drop="2")
-    resp = own.patch(f"/v2/images/{edited['id']}", headers=PATCH, data='['
-                     '{"op": "replace", "path": "/name", "value": "' + f"{tag}-edited" + '"},'
-                     '{"op": "add", "path": "/added", "value": "3"},'
-                     '{"op": "remove", "path": "/drop"},'
-                     '{"op": "replace", "path": "/min_ram", "value": 512}]')
-    assert resp.status_code == 200, resp.text
-    assert own.delete(f"/v2/images/{edited['id']}/tags/drop-me").status_code == 204
-    assert own.put(f"/v2/images/{edited['id']}/tags/added-tag").status_code == 204
-    ids["edited"] = edited["id"]
-
-    gone = create(own, name=f"{tag}-deleted", tags=[tag], prop="x")
-    upload(own, gone["id"], raw(2048))
-    assert own.delete(f"/v2/images/{gone['id']}").status_code == 204
-    ids["deleted"] = gone["id"]
-    return ids
-
-
-def _people() -> tuple[Identity, Identity, dict[str, Identity]]:
-    admin, owner = identity(ADMIN_ROLES), identity()
-    return admin, owner, {"accepted": identity(), "pending": identity(), "rejected": identity()}
-
-
 @pytest.mark.parametrize("writer", ["spyglass", "glance"])
 def test_each_shows_what_the_other_wrote(pair: Pair, writer: str) -> None:
-    admin, owner, members = _people()
+    admin, owner, members = people()
     tag = f"by-{writer}-{uuid.uuid4().hex[:8]}"
     open_session = pair.spyglass if writer == "spyglass" else pair.glance
     sessions = {"owner": open_session(owner), **{name: open_session(who) for name, who in members.items()}}
-    ids = _fill(sessions, open_session(admin), members, tag)
+    ids = fill_every_kind(sessions, open_session(admin), members, tag)
 
     paths = [p for image_id in ids.values() for p in _image_paths(image_id)]
     paths += [f"/v2/images/{ids['shared']}/members/{m.project}" for m in members.values()]
@@ -146,7 +90,7 @@ def test_each_shows_what_the_other_wrote(pair: Pair, writer: str) -> None:
 def test_an_image_is_worked_on_through_both(pair: Pair) -> None:
     """Created by one, filled and edited by the other and back, deleted by either: both agree at
     every step, and a deleted image's ID can be taken by neither."""
-    admin, owner, members = _people()
+    admin, owner, members = people()
     spy, gl = pair.spyglass(owner), pair.glance(owner)
     image = create(gl, name="relay", tags=["relay"], stage="glance")
     upload(spy, image["id"], raw(70_000, fill=b"r"))

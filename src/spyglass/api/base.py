@@ -57,10 +57,15 @@ def read_json(req: webob.Request, *, allowed_types: tuple[str, ...] = JSON_TYPES
         raise webob.exc.HTTPUnsupportedMediaType(
             explanation=f"Unsupported Content-Type '{content_type}': use "
                         f"{' or '.join(t for t in allowed_types if t)}.")
+    raw = req.body or b"null"
     try:
-        return json.loads(req.body or b"null")
-    except (ValueError, UnicodeDecodeError):
+        doc = json.loads(raw)
+        if b"\\u" in raw:
+            # An escaped lone UTF-16 surrogate parses into a string no database can store.
+            json.dumps(doc, ensure_ascii=False).encode()
+    except (ValueError, UnicodeError):  # UnicodeError covers decoding and the encode above
         raise webob.exc.HTTPBadRequest(explanation="Malformed JSON in request body.") from None
+    return doc
 
 
 def read_json_object(req: webob.Request) -> dict[str, Any]:

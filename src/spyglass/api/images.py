@@ -48,7 +48,7 @@ def update(services: Services, req: webob.Request, image_id: str) -> webob.Respo
             explanation=f"Unsupported Content-Type '{req.content_type}': image PATCH expects one of {accepted}.",
             headers=[("Accept-Patch", accepted)])
     body = read_json(req, allowed_types=tuple(MEDIA_TYPES))
-    ops = parse_patch(body, MEDIA_TYPES[req.content_type])
+    ops = parse_patch(body, MEDIA_TYPES[req.content_type], services.images.formats)
     image = services.images.update(context(req), image_id, ops)
     return json_response(_view(services, image))
 

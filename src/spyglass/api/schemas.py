@@ -8,7 +8,7 @@ import webob
 
 from spyglass.api.base import Services, json_response
 from spyglass.images import states
-from spyglass.images.properties import MAX_NAME, MEMBER_STATUSES, VISIBILITIES
+from spyglass.images.properties import KNOWN_PROPERTY_MAX, MAX_NAME, MEMBER_STATUSES, VISIBILITIES
 
 _NULLABLE_STRING = {"type": ["null", "string"]}
 _TIMESTAMP = {"type": "string", "readOnly": True}
@@ -83,8 +83,8 @@ def image_schema(disk_formats: tuple[str, ...], container_formats: tuple[str, ..
         "stores": {"type": "string", "readOnly": True, "description": "Stores holding the data."},
     }
     for name, description in _COMMON_PROPERTIES.items():
-        properties[name] = {"type": "string", "maxLength": MAX_NAME, "is_base": False, "description": description}
-    properties["description"]["maxLength"] = 65535
+        properties[name] = {"type": "string", "maxLength": KNOWN_PROPERTY_MAX[name], "is_base": False,
+                            "description": description}
     return {
         "name": "image",
         "properties": properties,

@@ -91,12 +91,15 @@ def _sort(params: dict[str, list[str]]) -> list[tuple[str, str]]:
                              f"{', '.join(SORT_KEYS)}.")
         if direction not in SORT_DIRS:
             raise BadRequest(f"Invalid sort direction: {direction}")
-    if len({k for k, _ in pairs}) != len(pairs):
-        raise BadRequest("Sort keys must not repeat")
     # Ties are broken by created_at, then id, as Glance does: in the one direction the client
     # gave (one sort_dir, or a single `sort` key), otherwise descending.
     given = dirs if not sort else [d for _, d in pairs]
     tie_direction = given[0] if len(given) == 1 else "desc"
+    # A key given again orders nothing the first did not (Glance accepts it too): dropped.
+    unique: dict[str, str] = {}
+    for key, direction in pairs:
+        unique.setdefault(key, direction)
+    pairs = list(unique.items())
     pairs += [(key, tie_direction) for key in ("created_at", "id") if key not in {k for k, _ in pairs}]
     return pairs
 

@@ -52,11 +52,12 @@ class ImageMembers:
         return member
 
     def add(self, ctx: RequestContext, image_id: str, member_id: object) -> Member:
-        self._shared_image(ctx, image_id, "add_member", "create")
+        # The body is checked before the image is looked up, as Glance.
         if member_id is None:
             raise BadRequest("Member to be added not specified")
         if not isinstance(member_id, str) or not member_id or len(member_id) > MAX_NAME:
             raise BadRequest("'member' must be a project ID: a string of 1 to 255 characters.")
+        self._shared_image(ctx, image_id, "add_member", "create")
         limit = self.images.quotas.members
         if 0 <= limit <= self.repo.count_members(image_id):
             raise QuotaExceeded(f"Maximum number of image members exceeded: maximum {limit}.")

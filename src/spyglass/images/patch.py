@@ -30,21 +30,42 @@ class PatchOp:
     strict_add: bool  # v2.0: `add` of an existing property is a conflict
 
 
-def _key(path: Any) -> str:
+def _invalid_pointer(path: Any) -> BadRequest:
+    return BadRequest(f"Invalid JSON pointer for this resource: '{path}'")
+
+
+def _key(op: str, path: Any) -> str:
     if not isinstance(path, str):
-        raise BadRequest(f"Invalid JSON pointer for this resource: '{path}'")
+        raise _invalid_pointer(path)
     if not path.startswith("/"):
         raise BadRequest(f'Pointer `{path}` does not start with "/".')
     parts = path[1:].split("/")
     key = parts[0].replace("~1", "/").replace("~0", "~")
-    if len(parts) > 1 and key != "locations":
-        raise BadRequest(f"Invalid JSON pointer for this resource: '{path}'")
-    if not key:
-        raise BadRequest(f"Invalid JSON pointer for this resource: '{path}'")
+    if key == "locations":
+        # Locations are a list: `add` and `remove` name a place in it (an index or "-"),
+        # `replace` the whole list.
+        place = parts[1] if len(parts) == 2 else ""
+        if (len(parts) != 1) if op == "replace" else not (place == "-" or place.isdigit()):
+            raise _invalid_pointer(path)
+    elif len(parts) > 1 or not key:
+        raise _invalid_pointer(path)
     return key
 
 
-def parse_patch(body: Any, version: str) -> list[PatchOp]:
+def _check_locations_value(op: str, value: Any) -> None:
+    """The shape the image schema gives a location, checked before anything else looks at it."""
+    locations = value if op == "replace" else [value] if op == "add" else []
+    if not isinstance(locations, list) or not all(
+            isinstance(loc, dict) and isinstance(loc.get("url"), str) and isinstance(loc.get("metadata"), dict)
+            for loc in locations):
+        raise props.schema_error(f"{value!r} is not a valid location (an object with 'url' and 'metadata')"
+                                 if op == "add" else f"{value!r} is not a list of locations")
+
+
+def parse_patch(body: Any, version: str, formats: props.Formats) -> list[PatchOp]:
+    """Each operation checked in order, its form, then whether its path may be written, then its
+    value, so the first faulty operation decides the answer (as in Glance, and before the image
+    is looked up)."""
     if not isinstance(body, list):
         raise BadRequest("Request body must be a JSON array of operation objects.")
     ops: list[PatchOp] = []
@@ -68,12 +89,17 @@ def parse_patch(body: Any, version: str) -> list[PatchOp]:
         value = raw.get("value", _MISSING)
         if op in ("add", "replace") and value is _MISSING:
             raise BadRequest(f"Operation \"{op}\" requires a member named \"value\".")
-        if op == "remove" and value is not _MISSING:
-            raise BadRequest("Operation \"remove\" takes no \"value\".")
-        key = _key(path)
+        key = _key(op, path)
         if key == "id":
             raise Forbidden("Attribute 'id' is read-only.")
-        props.check_settable(key)
+        if key == "locations":
+            _check_locations_value(op, value)
+        else:
+            props.check_settable(key)
+        if op != "remove" and key in props.WRITABLE_CORE:
+            props.validate_core(key, value, formats)
+        elif op != "remove" and key != "locations":
+            props.validate_property(key, value)
         ops.append(PatchOp(op, key, None if value is _MISSING else value, strict_add=version == "2.0"))
     return ops
 
@@ -83,6 +109,10 @@ def apply_patch(image: Image, ops: list[PatchOp],
     """Apply the operations to `image` in order; returns the core attributes touched."""
     changed: set[str] = set()
     for op in ops:
+        if op.key == "locations":
+            # Refused where the image is known (a caller who cannot see it gets 404 first): this
+            # deployment shows no locations, so none can be changed through the API.
+            raise Forbidden("Image locations are not shown by this deployment and cannot be changed.")
         is_core = op.key in props.WRITABLE_CORE
         if op.op == "remove":
             if is_core:

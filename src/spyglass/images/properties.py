@@ -25,6 +25,13 @@ RESERVED_PREFIX = "os_glance"
 
 MAX_NAME = 255
 MAX_PROPERTY_VALUE = 65535
+# Well-known optional properties the image schema describes, with their limits where shorter than
+# any property's: clients check values against the published schema, and so does the service.
+KNOWN_PROPERTY_MAX = {
+    **dict.fromkeys(("kernel_id", "ramdisk_id", "instance_uuid", "architecture", "os_distro", "os_version",
+                     "cim_pasd_hostName"), MAX_NAME),
+    "description": MAX_PROPERTY_VALUE,
+}
 MAX_INT32 = 2**31 - 1
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -125,5 +132,6 @@ def validate_property(key: str, value: Any) -> None:
         raise schema_error(f"property name {key[:40]!r} must be 1 to {MAX_NAME} characters long")
     if not isinstance(value, str):
         raise schema_error(f"{value!r} is not of type 'string' (property '{key}')")
-    if len(value) > MAX_PROPERTY_VALUE:
-        raise schema_error(f"property '{key}' is too long (maximum {MAX_PROPERTY_VALUE} characters)")
+    limit = KNOWN_PROPERTY_MAX.get(key, MAX_PROPERTY_VALUE)
+    if len(value) > limit:
+        raise schema_error(f"property '{key}' is too long (maximum {limit} characters)")

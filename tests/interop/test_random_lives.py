@@ -1,0 +1,158 @@
+"""Random lives of an image, the same on both services: Hypothesis draws a sequence of requests
+(PATCH documents good and bad, uploads, actions, tags, members, deletes) by the owner, an admin and
+another project; each service gets its own image and the same sequence. After every step both must
+have answered the same status and show the same image to its owner, its admin and the other project.
+
+The sequences are drawn from a fixed seed, so a run checks the same lives each time;
+SPYGLASS_RANDOM_LIVES=N draws N per setup instead of the default, from a fresh seed."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from glance_pair import ADMIN_ROLES, OCTETS, PATCH, Identity, Pair, create, identity, normalized
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sample_images import qcow2, raw
+
+LIVES = int(os.environ.get("SPYGLASS_RANDOM_LIVES", "0"))
+
+# What a step may touch: core attributes (writable, read-only and reserved), custom properties,
+# and paths that are not attributes at all.
+PATHS = ["/name", "/visibility", "/protected", "/os_hidden", "/min_ram", "/min_disk", "/tags",
+         "/disk_format", "/container_format", "/status", "/id", "/owner", "/size", "/virtual_size",
+         "/checksum", "/os_hash_value", "/locations", "/created_at", "/self", "/file", "/schema",
+         "/os_distro", "/color", "/shape", "/os_glance_thing", "/tags/0", "/color/x", "color", "/~1x",
+         "/locations/-", "/locations/0"]
+VALUES: st.SearchStrategy[Any] = st.one_of(
+    st.sampled_from([None, True, False, 0, 1, 5, -1, 2**31, 2**63, 1.5, "", "x", "5", "true",
+                     "public", "private", "shared", "community", "qcow2", "raw", "iso", "bare", "ovf",
+                     "active", "n" * 255, "n" * 256, [], ["a"], ["b", "a", "b"], [1], {}, {"a": "b"}]),
+    st.text(max_size=8),
+)
+OPERATIONS = st.sampled_from(["add", "replace", "remove"] * 4 + ["test", "move", "copy", "jump"])
+# Not a tag outside ASCII: Glance stores those garbled (test_same_answers shows it).
+TAGS = st.sampled_from(["a", "b", "with space", "t" * 255, "t" * 256, "%2F", "a%20b"])
+WHO = st.sampled_from(["owner", "owner", "owner", "admin", "other"])
+
+
+@st.composite
+def patch_documents(draw: st.DrawFn) -> str:
+    ops = []
+    for _ in range(draw(st.integers(1, 3))):
+        op: dict[str, Any] = {"op": draw(OPERATIONS), "path": draw(st.sampled_from(PATHS))}
+        if op["op"] != "remove" or draw(st.booleans()):
+            op["value"] = draw(VALUES)
+        if draw(st.integers(0, 9)) == 0:
+            del op[draw(st.sampled_from(["op", "path"]))]
+        ops.append(op)
+    return json.dumps(ops)
+
+
+@dataclass(frozen=True)
+class Step:
+    who: str
+    method: str
+    path: str  # relative to the image's URL
+    body: str | None = None  # for an upload, a name in UPLOADS
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+# Uploads by name (the bytes would make an unreadable failure report): content and its type.
+UPLOADS: dict[str, tuple[bytes, dict[str, str]]] = {
+    "raw": (raw(2048), OCTETS), "empty": (b"", OCTETS), "qcow2": (qcow2(), OCTETS),
+    "qcow2 with a backing file": (qcow2(backing_file="/etc/hosts"), OCTETS),
+    "text": (raw(16), {"Content-Type": "text/plain"}),
+}
+STEPS: st.SearchStrategy[Step] = st.one_of(
+    st.builds(lambda who, doc: Step(who, "PATCH", "", doc, tuple(PATCH.items())), WHO, patch_documents()),
+    st.builds(lambda who, upload: Step(who, "PUT", "/file", upload), WHO, st.sampled_from(list(UPLOADS))),
+    st.builds(lambda who: Step(who, "GET", "/file"), WHO),
+    st.builds(lambda who, action: Step(who, "POST", f"/actions/{action}"), WHO,
+              st.sampled_from(["deactivate", "reactivate"])),
+    st.builds(lambda who, method, tag: Step(who, method, f"/tags/{tag}"), WHO, st.sampled_from(["PUT", "DELETE"]),
+              TAGS),
+    st.builds(lambda who: Step(who, "POST", "/members", '{"member": "{other}"}',
+                               (("Content-Type", "application/json"),)), WHO),
+    st.builds(lambda who, status: Step(who, "PUT", "/members/{other}", json.dumps({"status": status}),
+                                       (("Content-Type", "application/json"),)),
+              WHO, st.sampled_from(["accepted", "rejected", "pending", "bogus"])),
+    st.builds(lambda who: Step(who, "DELETE", "/members/{other}"), WHO),
+    st.builds(lambda who: Step(who, "DELETE", ""), WHO),
+)
+
+
+def _equivalent(step: Step, spyglass: int, glance: int) -> bool:
+    """The same status, or one of the differences the README lists as on purpose."""
+    if spyglass == glance:
+        return True
+    # Content the format inspection refuses: 400 here, 415 from Glance 33.
+    if step.method == "PUT" and step.path == "/file" and (spyglass, glance) == (400, 415):
+        return True
+    # A visibility change by a caller who may not see the image: 404 here, 403 (revealing it) there.
+    return step.method == "PATCH" and "/visibility" in str(step.body) and (spyglass, glance) == (404, 403)
+
+
+class Life:
+    """One image on one service, and the three callers of a life."""
+
+    def __init__(self, pair: Pair, service: str, callers: dict[str, Identity], attrs: dict[str, Any]) -> None:
+        self.callers = callers
+        self.sessions: dict[str, requests.Session] = {who: getattr(pair, service)(identity_)
+                                                      for who, identity_ in callers.items()}
+        self.image = create(self.sessions["owner"], **attrs)["id"]
+
+    def run(self, step: Step) -> int:
+        path = f"/v2/images/{self.image}{step.path}".replace("{other}", self.callers["other"].project)
+        if step.path == "/file" and step.method == "PUT":
+            body, headers = UPLOADS[step.body or ""]
+        else:
+            body = step.body and step.body.replace("{other}", self.callers["other"].project)
+            headers = dict(step.headers)
+        resp = self.sessions[step.who].request(step.method, path, data=body, headers=headers)
+        return resp.status_code
+
+    def seen(self) -> dict[str, Any]:
+        """The image as each caller sees it (status, and the document without what names this copy)."""
+        views = {}
+        for who, session in self.sessions.items():
+            resp = session.get(f"/v2/images/{self.image}")
+            doc = resp.json() if resp.status_code == 200 else {}
+            if doc.get("status") == "queued":
+                # Glance 33 records the hashes of content its inspection refused on the image
+                # it leaves queued; Spyglass keeps nothing of it.
+                doc = {k: v for k, v in doc.items() if k not in ("checksum", "os_hash_algo", "os_hash_value")}
+            views[who] = (resp.status_code, normalized({k: v for k, v in doc.items() if k not in (
+                "id", "self", "file", "created_at", "updated_at", "owner")}))
+        return views
+
+
+@settings(max_examples=LIVES or 25, derandomize=not LIVES, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(attrs=st.fixed_dictionaries({}, optional={"name": st.just("life"), "disk_format": st.sampled_from(["raw", "qcow2"]),
+                                                 "visibility": st.sampled_from(["private", "shared", "community"]),
+                                                 "protected": st.booleans(), "color": st.just("red"),
+                                                 "tags": st.just(["a"])}),
+       steps=st.lists(STEPS, min_size=1, max_size=8))
+def test_random_lives_answer_the_same(pair: Pair, attrs: dict[str, Any], steps: list[Step]) -> None:
+    live_both(pair, attrs, steps)
+
+
+def live_both(pair: Pair, attrs: dict[str, Any], steps: list[Step]) -> None:
+    callers = {"owner": identity(), "admin": identity(ADMIN_ROLES), "other": identity()}
+    attrs = {"disk_format": "raw", "container_format": "bare", **attrs}
+    lives = {service: Life(pair, service, callers, attrs) for service in ("spyglass", "glance")}
+    refused_upload = False
+    for number, step in enumerate(steps):
+        statuses = {service: life.run(step) for service, life in lives.items()}
+        if refused_upload and statuses["glance"] == 500:
+            # Glance 33 keeps the bytes of an upload it refused, under the image's name, and then
+            # fails uploads to and downloads of that image: the two lives part here.
+            return
+        refused_upload |= step.path == "/file" and step.method == "PUT" and statuses["glance"] == 415
+        assert _equivalent(step, statuses["spyglass"], statuses["glance"]), (number, step, statuses)
+        views = {service: life.seen() for service, life in lives.items()}
+        assert views["spyglass"] == views["glance"], (number, step)
