@@ -151,8 +151,19 @@ RESERVED = ["location", "deleted", "deleted_at", "os_glance_foo", "os_glance_imp
 
 @pytest.mark.parametrize("key", READ_ONLY)
 def test_create_read_only_attribute(spyglass_server, api, project, key):
-    resp = api.post("/v2/images", json={"name": "x", key: "active" if key == "status" else "1"})
+    value = {"status": "active", "size": 1, "virtual_size": 1}.get(key, "1")
+    resp = api.post("/v2/images", json={"name": "x", key: value})
     assert_error(resp, 403, f"'{key}'", "read-only")
+    assert_no_images(spyglass_server, api, project)
+
+
+@pytest.mark.parametrize(("key", "value"), [("status", "sleeping"), ("status", None), ("size", "1"), ("size", True),
+                                            ("checksum", 5), ("created_at", None), ("locations", "x"),
+                                            ("locations", [{"url": "file:///etc/hosts"}]), ("deleted", 1),
+                                            ("os_glance_x", [])])
+def test_create_checks_the_schema_before_what_may_not_be_set(spyglass_server, api, project, key, value):
+    """As Glance: a value of the wrong type is 400 even for an attribute no client may set (403)."""
+    assert_error(api.post("/v2/images", json={"name": "x", key: value}), 400, "schema")
     assert_no_images(spyglass_server, api, project)
 
 
@@ -477,6 +488,32 @@ def test_a_bad_body_is_refused_before_the_image_is_looked_up(spyglass_server, ap
     assert_error(other.put(f"/v2/images/{image_id}/tags/fine"), 404)
     assert_error(other.post(f"/v2/images/{image_id}/members", json={"member": "someone"}), 404)
     assert_unchanged(spyglass_server, api, image)
+
+
+# -- characters MySQL's utf8 cannot store ----------------------------------------------------------------
+
+EMOJI = "\U0001F600"
+
+
+@pytest.mark.parametrize("doc", [{"name": f"smile {EMOJI}"}, {"os_distro": EMOJI}, {f"key{EMOJI}": "v"},
+                                 {"tags": ["fine", EMOJI]}])
+def test_create_refuses_four_byte_characters(spyglass_server, api, project, doc):
+    """Glance refuses characters outside the Basic Multilingual Plane (its schema's utf8 columns on
+    MySQL/MariaDB hold 3 bytes a character); Spyglass too, on every database."""
+    assert_error(api.post("/v2/images", json=doc), 400, "4 byte unicode")
+    assert_no_images(spyglass_server, api, project)
+
+
+def test_changes_refuse_four_byte_characters(spyglass_server, api, image):
+    image_id = image.document["id"]
+    for ops in ([{"op": "replace", "path": "/name", "value": EMOJI}], [{"op": "add", "path": "/k", "value": EMOJI}],
+                [{"op": "add", "path": f"/{EMOJI}", "value": "v"}], [{"op": "replace", "path": "/tags", "value": [EMOJI]}]):
+        assert_error(patch(api, image_id, ops), 400, "4 byte unicode")
+    assert_error(api.put(f"/v2/images/{image_id}/tags/{EMOJI}"), 400, "4 byte unicode")
+    assert_unchanged(spyglass_server, api, image)
+    # Three-byte characters are stored as they are.
+    resp = patch(api, image_id, [{"op": "replace", "path": "/name", "value": "日本 ✓"}])
+    assert resp.status_code == 200 and resp.json()["name"] == "日本 ✓"
 
 
 # -- tags ----------------------------------------------------------------------------------------------

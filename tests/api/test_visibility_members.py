@@ -89,6 +89,28 @@ def test_admin_sees_other_projects_private_images(spyglass_server):
     assert _ids(project_admin, {"owner": owner}) == [image["id"]]
 
 
+@pytest.mark.parametrize("no_owner", ["", None])
+def test_an_image_without_owner_is_readable_by_anyone_but_listed_for_admins(spyglass_server, no_owner):
+    """As Glance: an admin may clear an image's owner ("" is stored as no owner); anyone may then
+    read it by its ID, nobody but an admin lists it, and only an admin may change it."""
+    owner, s = _project(spyglass_server)
+    image = _create(s, visibility="private")
+    admin = spyglass_server.session()
+    cleared = admin.patch(f"/v2/images/{image['id']}", json=[{"op": "replace", "path": "/owner", "value": no_owner}],
+                          headers=PATCH)
+    assert cleared.status_code == 200
+    _, other = _project(spyglass_server)
+    for session in (s, other, admin):
+        shown = session.get(f"/v2/images/{image['id']}")
+        assert shown.status_code == 200 and shown.json()["owner"] is None
+    assert _ids(other, {"id": image["id"]}) == [] and _ids(s, {"id": image["id"]}) == []
+    assert _ids(admin, {"id": image["id"]}) == [image["id"]]
+    rename = [{"op": "replace", "path": "/name", "value": "x"}]
+    assert other.patch(f"/v2/images/{image['id']}", json=rename, headers=PATCH).status_code == 403
+    assert s.delete(f"/v2/images/{image['id']}").status_code == 403
+    assert admin.delete(f"/v2/images/{image['id']}").status_code == 204
+
+
 def test_shared_image_is_listed_for_a_member_once_accepted(spyglass_server):
     owner, s = _project(spyglass_server)
     image = _create(s, visibility="shared")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import requests
-from glance_pair import ADMIN_ROLES, OCTETS, PATCH, Identity, Pair, create, identity, normalized
+from glance_pair import ADMIN_ROLES, MEMBER_ROLES, OCTETS, PATCH, Identity, Pair, create, identity, normalized
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sample_images import qcow2, raw
@@ -30,7 +31,7 @@ PATHS = ["/name", "/visibility", "/protected", "/os_hidden", "/min_ram", "/min_d
 VALUES: st.SearchStrategy[Any] = st.one_of(
     st.sampled_from([None, True, False, 0, 1, 5, -1, 2**31, 2**63, 1.5, "", "x", "5", "true",
                      "public", "private", "shared", "community", "qcow2", "raw", "iso", "bare", "ovf",
-                     "active", "n" * 255, "n" * 256, [], ["a"], ["b", "a", "b"], [1], {}, {"a": "b"}]),
+                     "active", "n" * 255, "n" * 256, [], ["a"], ["b", "a", "b"], [1], {}, {"a": "b"}, "fresh"]),
     st.text(max_size=8),
 )
 OPERATIONS = st.sampled_from(["add", "replace", "remove"] * 4 + ["test", "move", "copy", "jump"])
@@ -156,3 +157,29 @@ def live_both(pair: Pair, attrs: dict[str, Any], steps: list[Step]) -> None:
         assert _equivalent(step, statuses["spyglass"], statuses["glance"]), (number, step, statuses)
         views = {service: life.seen() for service, life in lives.items()}
         assert views["spyglass"] == views["glance"], (number, step)
+
+
+CREATE_KEYS = ["name", "visibility", "protected", "os_hidden", "min_ram", "min_disk", "tags", "disk_format",
+               "container_format", "owner", "status", "size", "checksum", "locations", "location", "deleted",
+               "created_at", "self", "os_glance_x", "os_distro", "color", "id"]
+
+
+@settings(max_examples=LIVES or 60, derandomize=not LIVES, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=st.dictionaries(st.sampled_from(CREATE_KEYS), VALUES, max_size=4),
+       who=st.sampled_from(["owner", "admin"]))
+def test_random_creates_answer_the_same(pair: Pair, body: dict[str, Any], who: str) -> None:
+    """Random create documents, good and bad, by the same caller on both: the same status, and
+    the same image when it is created. An `id` in the document becomes a fresh UUID on each
+    service (both share one database, where an ID can be taken once)."""
+    caller = identity(ADMIN_ROLES if who == "admin" else MEMBER_ROLES)
+    answers = {}
+    for service, session in pair.both(caller).items():
+        doc = dict(body, id=str(uuid.uuid4())) if body.get("id") == "fresh" else body
+        answers[service] = session.post("/v2/images", json=doc)
+    spyglass, glance = answers["spyglass"], answers["glance"]
+    assert spyglass.status_code == glance.status_code, (body, spyglass.text[-300:], glance.text[-300:])
+    if glance.status_code == 201:
+        docs = [{k: v for k, v in answer.json().items() if k not in ("id", "self", "file", "created_at", "updated_at")}
+                for answer in (spyglass, glance)]
+        assert normalized(docs[0]) == normalized(docs[1]), body

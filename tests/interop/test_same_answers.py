@@ -86,6 +86,17 @@ BAD_REQUESTS = [
     ("PATCH", f"/v2/images/{NO_SUCH_IMAGE}", '[{"op": "replace", "path": "/name", "value": 5}]', PATCH),
     ("PUT", f"/v2/images/{NO_SUCH_IMAGE}/tags/" + "t" * 256, None, {}),
     ("POST", f"/v2/images/{NO_SUCH_IMAGE}/members", '{"member": ""}', {"Content-Type": "application/json"}),
+    # Characters outside the Basic Multilingual Plane, which MySQL's utf8 columns cannot hold.
+    ("POST", "/v2/images", '{"name": "\\ud83d\\ude00"}', {"Content-Type": "application/json"}),
+    ("POST", "/v2/images", '{"k\\ud83d\\ude00": "v"}', {"Content-Type": "application/json"}),
+    ("PATCH", "/v2/images/{image}", '[{"op": "add", "path": "/k", "value": "\\ud83d\\ude00"}]', PATCH),
+    ("PUT", "/v2/images/{image}/tags/%F0%9F%98%80", None, {}),
+    ("POST", "/v2/images/{image}/members", '{"member": "\\ud83d\\ude00"}', {"Content-Type": "application/json"}),
+    # A create document is checked against the schema before what it may not set.
+    ("POST", "/v2/images", '{"status": null}', {"Content-Type": "application/json"}),
+    ("POST", "/v2/images", '{"size": "1"}', {"Content-Type": "application/json"}),
+    ("POST", "/v2/images", '{"locations": "x", "checksum": "y"}', {"Content-Type": "application/json"}),
+    ("POST", "/v2/images", '{"deleted": 1}', {"Content-Type": "application/json"}),
     # Operations are checked in order, each whole: the first faulty one decides.
     ("PATCH", "/v2/images/{image}", '[{"op": "replace", "path": "/name", "value": 5}, {"op": "jump"}]', PATCH),
     ("PATCH", "/v2/images/{image}", ('[{"op": "replace", "path": "/os_hidden", "value": "s"}, '
@@ -128,6 +139,7 @@ DIFFERENT_ON_PURPOSE = [
     # conflicts; Spyglass refuses the pointer.
     (("PATCH", "/v2/images/{image}", '[{"op": "add", "path": "/", "value": "x"}]', PATCH), 400, 200),
     (("PATCH", "/v2/images/{image}", '[{"op": "remove", "path": "/"}]', PATCH), 400, 409),
+    (("POST", "/v2/images", '{"": "x"}', {"Content-Type": "application/json"}), 400, 201),
 ]
 
 

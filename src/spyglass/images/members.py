@@ -6,7 +6,7 @@ from typing import Any
 from spyglass.context import RequestContext
 from spyglass.db import repo as db
 from spyglass.images.errors import BadRequest, Conflict, Forbidden, NotFound, QuotaExceeded
-from spyglass.images.properties import MAX_NAME, MEMBER_STATUSES
+from spyglass.images.properties import MAX_NAME, MEMBER_STATUSES, check_storable
 from spyglass.images.service import ImageService
 from spyglass.model import Image, Member
 
@@ -58,6 +58,7 @@ class ImageMembers:
         if not isinstance(member_id, str) or not member_id or len(member_id) > MAX_NAME:
             raise BadRequest("'member' must be a project ID: a string of 1 to 255 characters.")
         self._shared_image(ctx, image_id, "add_member", "create")
+        check_storable({"member": member_id})
         limit = self.images.quotas.members
         if 0 <= limit <= self.repo.count_members(image_id):
             raise QuotaExceeded(f"Maximum number of image members exceeded: maximum {limit}.")

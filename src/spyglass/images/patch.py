@@ -52,16 +52,6 @@ def _key(op: str, path: Any) -> str:
     return key
 
 
-def _check_locations_value(op: str, value: Any) -> None:
-    """The shape the image schema gives a location, checked before anything else looks at it."""
-    locations = value if op == "replace" else [value] if op == "add" else []
-    if not isinstance(locations, list) or not all(
-            isinstance(loc, dict) and isinstance(loc.get("url"), str) and isinstance(loc.get("metadata"), dict)
-            for loc in locations):
-        raise props.schema_error(f"{value!r} is not a valid location (an object with 'url' and 'metadata')"
-                                 if op == "add" else f"{value!r} is not a list of locations")
-
-
 def parse_patch(body: Any, version: str, formats: props.Formats) -> list[PatchOp]:
     """Each operation checked in order, its form, then whether its path may be written, then its
     value, so the first faulty operation decides the answer (as in Glance, and before the image
@@ -92,14 +82,12 @@ def parse_patch(body: Any, version: str, formats: props.Formats) -> list[PatchOp
         key = _key(op, path)
         if key == "id":
             raise Forbidden("Attribute 'id' is read-only.")
-        if key == "locations":
-            _check_locations_value(op, value)
-        else:
+        if key != "locations":
             props.check_settable(key)
-        if op != "remove" and key in props.WRITABLE_CORE:
-            props.validate_core(key, value, formats)
-        elif op != "remove" and key != "locations":
-            props.validate_property(key, value)
+        if op == "add" and key == "locations":
+            props.validate_location(value)  # one, at a place in the list
+        elif op != "remove":
+            props.validate_value(key, value, formats)
         ops.append(PatchOp(op, key, None if value is _MISSING else value, strict_add=version == "2.0"))
     return ops
 

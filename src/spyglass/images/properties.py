@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from spyglass.images import states
 from spyglass.images.errors import BadRequest, Forbidden
 
 VISIBILITIES = ("public", "private", "shared", "community")
@@ -15,6 +16,20 @@ READ_ONLY = frozenset({
     "checksum", "created_at", "updated_at", "status", "size", "virtual_size", "os_hash_algo",
     "os_hash_value", "direct_url", "self", "file", "schema", "stores",
 })
+# Read-only attributes no stored image holds (links, and where the data lives): a create naming
+# one is refused before its document is checked at all, as Glance does.
+DERIVED = frozenset({"self", "file", "schema", "direct_url", "stores"})
+# The types the image schema gives attributes a client may not set: a create document is checked
+# against them (400) before it is refused for setting them (403), as Glance does.
+_READ_ONLY_TYPES: dict[str, tuple[type | None, ...]] = {
+    **dict.fromkeys(("size", "virtual_size"), (int, None)),
+    **dict.fromkeys(("checksum", "os_hash_algo", "os_hash_value"), (str, None)),
+    **dict.fromkeys(("created_at", "updated_at", "direct_url", "self", "file", "schema", "stores", "status"), (str,)),
+}
+_READ_ONLY_MAX_LENGTH = {"checksum": 32, "os_hash_algo": 64, "os_hash_value": 128}
+# Characters outside the Basic Multilingual Plane take 4 bytes in UTF-8, which the utf8 (3-byte)
+# columns of Glance's schema on MySQL and MariaDB cannot hold; Glance refuses them everywhere.
+_FOUR_BYTE = re.compile("[\U00010000-\U0010ffff]")
 # Column names of Glance's table (or its old v1 API) that are no properties at all.
 RESERVED = frozenset({"location", "deleted", "deleted_at", "locations"})
 # Image attributes the client may set; anything else is a free-form string property.
@@ -78,9 +93,11 @@ def _enum(key: str, value: Any, allowed: tuple[str, ...], *, nullable: bool) -> 
         raise schema_error(f"{value!r} is not one of {list(allowed)} (attribute '{key}')")
 
 
-def _integer(key: str, value: Any) -> None:
+def _integer(key: str, value: Any, *, bounds: bool) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise schema_error(f"{value!r} is not of type 'integer' (attribute '{key}')")
+    if not bounds:
+        return
     if value < 0:
         raise BadRequest(f"Invalid value '{value}' for parameter '{key}': Cannot be a negative value")
     if value > MAX_INT32:
@@ -92,7 +109,52 @@ def _boolean(key: str, value: Any) -> None:
         raise schema_error(f"{value!r} is not of type 'boolean' (attribute '{key}')")
 
 
-def validate_core(key: str, value: Any, formats: Formats) -> None:
+def validate_value(key: str, value: Any, formats: Formats) -> None:
+    """What the image schema says `key` may be, whether or not a client may set it."""
+    if key in WRITABLE_CORE:
+        validate_core(key, value, formats, bounds=False)
+    elif key == "id":
+        normalize_uuid(value)
+    elif key == "locations":
+        validate_locations(value)
+    elif key in _READ_ONLY_TYPES:
+        allowed = _READ_ONLY_TYPES[key]
+        if not any(value is None if kind is None else isinstance(value, kind) and not isinstance(value, bool)
+                   for kind in allowed):
+            raise schema_error(f"{value!r} is not of the type of attribute '{key}'")
+        if key == "status" and value not in states.ALL:
+            raise schema_error(f"{value!r} is not an image status")
+        if isinstance(value, str) and len(value) > _READ_ONLY_MAX_LENGTH.get(key, len(value)):
+            raise schema_error(f"'{key}' is too long (maximum {_READ_ONLY_MAX_LENGTH[key]} characters)")
+    else:
+        validate_property(key, value)
+
+
+def validate_locations(value: Any) -> None:
+    if not isinstance(value, list):
+        raise schema_error(f"{value!r} is not a list of locations")
+    for location in value:
+        validate_location(location)
+
+
+def validate_location(value: Any) -> None:
+    if not (isinstance(value, dict) and isinstance(value.get("url"), str) and isinstance(value.get("metadata"), dict)):
+        raise schema_error(f"{value!r} is not a location (an object with 'url' and 'metadata')")
+
+
+def check_storable(values: dict[str, Any]) -> None:
+    """Refuse, as Glance, what MySQL's utf8 columns cannot store: checked just before a write."""
+    for key, value in values.items():
+        if _FOUR_BYTE.search(key):
+            raise BadRequest("Property names can't contain 4 byte unicode.")
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(text, str) and _FOUR_BYTE.search(text) for text in texts):
+            raise BadRequest(f"{key.title()} can't contain 4 byte unicode characters.")
+
+
+def validate_core(key: str, value: Any, formats: Formats, *, bounds: bool = True) -> None:
+    """bounds=False checks what the image schema publishes (the type), not the range the service
+    also enforces: Glance checks that range later, after the document has passed the schema."""
     if key == "name":
         _string(key, value, nullable=True, max_length=MAX_NAME)
     elif key == "owner":
@@ -102,7 +164,7 @@ def validate_core(key: str, value: Any, formats: Formats) -> None:
     elif key in ("protected", "os_hidden"):
         _boolean(key, value)
     elif key in ("min_ram", "min_disk"):
-        _integer(key, value)
+        _integer(key, value, bounds=bounds)
     elif key == "disk_format":
         _enum(key, value, formats.disk, nullable=True)
     elif key == "container_format":

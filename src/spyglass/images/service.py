@@ -54,8 +54,10 @@ class ImageService:
         return found.member if found else None
 
     def _can_see(self, ctx: RequestContext, image: Image, member: str | None) -> bool:
+        # An image without an owner (an admin may clear it) is anyone's to read, as in Glance;
+        # listings still show it only to admins.
         return (ctx.is_admin or image.visibility in ("public", "community") or member is not None
-                or (image.owner is not None and image.owner == ctx.project_id))
+                or image.owner is None or image.owner == ctx.project_id)
 
     def can_see(self, ctx: RequestContext, image: Image) -> bool:
         return self._can_see(ctx, image, self._member(ctx, image))
@@ -94,6 +96,12 @@ class ImageService:
     # -- create, list, update, delete ---------------------------------------------------------------
 
     def create(self, ctx: RequestContext, body: dict[str, Any]) -> Image:
+        # As Glance: a derived attribute (403), then the whole document against the schema (400),
+        # then what else may not be set (403).
+        for key in props.DERIVED.intersection(body):
+            props.check_settable(key)
+        for key, value in body.items():
+            props.validate_value(key, value, self.formats)
         for key in body:
             if key != "id":
                 props.check_settable(key)
@@ -106,6 +114,7 @@ class ImageService:
         self._check_visibility_policy(ctx, image)
         _check_quota("image properties", len(image.properties), self.quotas.properties)
         _check_quota("image tags", len(image.tags), self.quotas.tags)
+        props.check_storable({**{key: getattr(image, key) for key in props.WRITABLE_CORE}, **image.properties})
         try:
             # A taken ID, of a deleted image too (its row stays), fails the insert itself: no
             # look-up first, which would cost a transaction per create.
@@ -120,6 +129,8 @@ class ImageService:
                 continue
             if key in props.WRITABLE_CORE:
                 props.validate_core(key, value, self.formats)
+                if key == "owner" and value == "":
+                    value = None  # no owner, as Glance stores it
                 # A tag given twice is kept once, as Glance does.
                 setattr(image, key, list(dict.fromkeys(value)) if key == "tags" else value)
             else:
@@ -169,6 +180,7 @@ class ImageService:
         set_props = {k: v for k, v in image.properties.items() if before_props.get(k) != v}
         removed = [k for k in before_props if k not in image.properties]
         tags = image.tags if image.tags != before_tags else None
+        props.check_storable({**core, **set_props, **({"tags": tags} if tags else {})})
         if not self.repo.update(image.id, core=core, set_properties=set_props, remove_properties=removed,
                                 tags=tags):
             raise NotFound(f"No image found with ID {image_id}")
@@ -215,6 +227,7 @@ class ImageService:
         image = self.authorized(ctx, image_id, "modify_image")
         if tag not in image.tags:
             _check_quota("image tags", len(image.tags) + 1, self.quotas.tags)
+        props.check_storable({"tag": tag})
         self.repo.add_tag(image_id, tag)
 
     def delete_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
