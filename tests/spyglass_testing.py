@@ -2,6 +2,7 @@
 conftest.py and by tests that need a server of their own)."""
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import resource
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,25 +24,45 @@ SPYGLASS = [sys.executable, "-m", "spyglass.cli"]
 
 # Ports for the servers the tests start. Asking the kernel for a free port (bind to 0) and starting
 # the server on it later leaves a moment in which another test process, or a client's outgoing
-# connection, takes the same port, and a test then talks to the wrong server. So each pytest-xdist
-# worker takes ports from a range of its own, below the kernel's ephemeral range (32768 and up).
-_PORTS_PER_WORKER = 1500
-_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-_FIRST_PORT = 10000 + _PORTS_PER_WORKER * (int(_worker[2:]) if _worker[2:].isdigit() else 0)
+# connection, takes the same port, and a test then talks to the wrong server. So each test process
+# (each pytest-xdist worker, and each of two test runs at once) claims a range of its own, below the
+# kernel's ephemeral range (32768 and up), by holding a lock on a file named after the range.
+_PORTS_PER_PROCESS = 1500
+_RANGES = (32768 - 10000) // _PORTS_PER_PROCESS
+_LOCKS = Path(tempfile.gettempdir()) / "spyglass-test-ports"
+_range_lock: list[int] = []  # the claimed range's lock, held open until this process ends
 _next_port = itertools.count()
+
+
+def _first_port() -> int:
+    if not _range_lock:
+        _LOCKS.mkdir(exist_ok=True)
+        for index in range(_RANGES):
+            fd = os.open(_LOCKS / f"range-{index}", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            _range_lock[:] = [fd, 10000 + index * _PORTS_PER_PROCESS]
+            break
+        else:
+            raise RuntimeError(f"all {_RANGES} port ranges are held by other test processes")
+    return _range_lock[1]
 
 
 def free_port() -> int:
     """A port of this test process's range that nothing listens on now."""
-    for _ in range(_PORTS_PER_WORKER):
-        port = _FIRST_PORT + next(_next_port) % _PORTS_PER_WORKER
+    first = _first_port()
+    for _ in range(_PORTS_PER_PROCESS):
+        port = first + next(_next_port) % _PORTS_PER_PROCESS
         with socket.socket() as s:
             try:
                 s.bind((HOST, port))
             except OSError:
                 continue
             return port
-    raise RuntimeError(f"no free port in {_FIRST_PORT}-{_FIRST_PORT + _PORTS_PER_WORKER - 1}")
+    raise RuntimeError(f"no free port in {first}-{first + _PORTS_PER_PROCESS - 1}")
 
 
 def write_config(path: Path, options: dict[str, object]) -> Path:

@@ -169,9 +169,14 @@ class ImageService:
         before_visibility, before_owner = image.visibility, image.owner
         before_props = dict(image.properties)
         before_tags = list(image.tags)
-        changed = apply_patch(image, ops, self._assign)
-        if image.owner != before_owner and not ctx.is_admin:
-            raise Forbidden("Only an administrator may change an image's owner.")
+
+        def assign(target: Image, values: dict[str, Any]) -> None:
+            self._assign(target, values)
+            if target.owner != before_owner and not ctx.is_admin:
+                # Refused as the operation is applied, before a later one can fail otherwise.
+                raise Forbidden("Only an administrator may change an image's owner.")
+
+        changed = apply_patch(image, ops, assign)
         if image.visibility != before_visibility:
             self._check_visibility_policy(ctx, image)
         _check_quota("image properties", len(image.properties), self.quotas.properties)
