@@ -145,11 +145,13 @@ def validate_location(value: Any) -> None:
 def check_storable(values: dict[str, Any]) -> None:
     """Refuse, as Glance, what MySQL's utf8 columns cannot store: checked just before a write."""
     for key, value in values.items():
-        if _FOUR_BYTE.search(key):
+        if not key.isascii() and _FOUR_BYTE.search(key):
             raise BadRequest("Property names can't contain 4 byte unicode.")
-        texts = value if isinstance(value, list) else [value]
-        if any(isinstance(text, str) and _FOUR_BYTE.search(text) for text in texts):
-            raise BadRequest(f"{key.title()} can't contain 4 byte unicode characters.")
+        # isascii() first: it answers for nearly every value, at a fraction of a regex search.
+        texts = value if isinstance(value, list) else [value] if isinstance(value, str) else []
+        for text in texts:
+            if not text.isascii() and _FOUR_BYTE.search(text):
+                raise BadRequest(f"{key.title()} can't contain 4 byte unicode characters.")
 
 
 def validate_core(key: str, value: Any, formats: Formats, *, bounds: bool = True) -> None:
