@@ -447,6 +447,8 @@ def test_patch_reserved_attribute(spyglass_server, api, image, key, op):
 
 @pytest.mark.parametrize(("ops", "status"), [
     ([{"add": "/os_distro", "value": "fedora"}], 409),           # add of an existing property
+    ([{"add": "/name", "value": "x"}], 409),                     # a core attribute always exists
+    ([{"add": "/min_ram", "value": 5}], 409),
     ([{"add": "/a", "replace": "/b", "value": "v"}], 400),        # two operations in one object
     ([{"frobnicate": "/a", "value": "v"}], 400),
     ([{"op": "add", "path": "/a", "value": "v"}], 400),           # the 2.1 shape in a 2.0 document

@@ -117,36 +117,33 @@ def _sort_expr(key: str) -> Any:
     return t.images.c[key]
 
 
+def nulls_sort_high(dialect_name: str) -> bool:
+    """Whether the database sorts NULL above every value (last ascending, first descending), as
+    PostgreSQL does; SQLite and MySQL/MariaDB sort it below. Glance leaves the order to the
+    database, so that is the order its clients know on each; Spyglass's keeps it."""
+    return dialect_name == "postgresql"
+
+
 def order_by(sort: list[tuple[str, str]]) -> list[Any]:
-    """NULLs sort first ascending and last descending on every backend (PostgreSQL's default is
-    the opposite), so that keyset pagination sees the same order everywhere."""
-    clauses: list[Any] = []
-    for key, direction in sort:
-        col = _sort_expr(key)
-        if key in NULLABLE_SORT_KEYS:
-            null_rank = sa.case((col.is_(None), 0), else_=1)
-            clauses.append(null_rank.asc() if direction == "asc" else null_rank.desc())
-        clauses.append(col.asc() if direction == "asc" else col.desc())
-    return clauses
+    return [_sort_expr(key).asc() if direction == "asc" else _sort_expr(key).desc() for key, direction in sort]
 
 
-def after(sort: list[tuple[str, str]], marker: Mapping[str, Any]) -> Any:
+def after(sort: list[tuple[str, str]], marker: Mapping[str, Any], *, nulls_high: bool) -> Any:
     """Rows strictly after the marker (its sort keys' values) in the given order: (k1 after) or
-    (k1 equal and k2 after)..."""
+    (k1 equal and k2 after)..., with NULL where the database sorts it (nulls_sort_high)."""
     alternatives = []
     equal_so_far: list[Any] = []
     for key, direction in sort:
         col = _sort_expr(key)
         value = marker[key]
+        nulls_first = (direction == "asc") != nulls_high
         if value is None:
-            # NULL is first ascending, last descending.
-            after = col.is_not(None) if direction == "asc" else sa.false()
+            after = col.is_not(None) if nulls_first else sa.false()
             equal = col.is_(None)
         else:
-            if direction == "asc":
-                after = col > value
-            else:
-                after = sa.or_(col < value, col.is_(None)) if key in NULLABLE_SORT_KEYS else col < value
+            after = col > value if direction == "asc" else col < value
+            if key in NULLABLE_SORT_KEYS and not nulls_first:
+                after = sa.or_(after, col.is_(None))
             equal = col == value
         alternatives.append(sa.and_(*equal_so_far, after))
         equal_so_far.append(equal)

@@ -18,6 +18,7 @@ from spyglass.db.list_query import (
     after,
     list_conditions,
     not_deleted,
+    nulls_sort_high,
     order_by,
 )
 from spyglass.model import CORE_ATTRIBUTES, Image, Location, Member
@@ -135,7 +136,7 @@ class ImageRepository:
                     if row is None:
                         raise NotFound(q.marker)
                     values = row._mapping
-                conditions.append(after(sort, values))
+                conditions.append(after(sort, values, nulls_high=nulls_sort_high(self.engine.dialect.name)))
             stmt = sa.select(t.images).where(*conditions).order_by(*order_by(sort)).limit(q.limit)
             rows = conn.execute(stmt).all()
             return self._hydrate(conn, rows)

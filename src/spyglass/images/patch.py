@@ -2,7 +2,7 @@
 
 openstack-images-v2.1-json-patch is RFC 6902 shaped ({"op": "add", "path": "/k", "value": v});
 the older openstack-images-v2.0-json-patch names the operation as the key ({"add": "/k", "value": v})
-and refuses to `add` a property that is already there.
+and refuses to `add` a property that is already there (a core attribute always is).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class PatchOp:
     op: str
     key: str
     value: Any
-    strict_add: bool  # v2.0: `add` of an existing property is a conflict
+    strict_add: bool  # v2.0: `add` of an existing property (or any core attribute) is a conflict
 
 
 def _invalid_pointer(path: Any) -> BadRequest:
@@ -109,12 +109,11 @@ def apply_patch(image: Image, ops: list[PatchOp],
                 raise Conflict(f"Property {op.key} does not exist.")
             del image.properties[op.key]
             continue
-        if not is_core:
-            exists = op.key in image.properties
-            if op.op == "replace" and not exists:
-                raise Conflict(f"Property {op.key} does not exist.")
-            if op.op == "add" and op.strict_add and exists:
-                raise Conflict(f"Property {op.key} already present.")
+        exists = is_core or op.key in image.properties  # a core attribute always exists
+        if op.op == "replace" and not exists:
+            raise Conflict(f"Property {op.key} does not exist.")
+        if op.op == "add" and op.strict_add and exists:
+            raise Conflict(f"Property {op.key} already present.")
         assign(image, {op.key: op.value})
         if is_core:
             changed.add(op.key)
