@@ -189,6 +189,17 @@ def test_tags_endpoints(spyglass_server, api):
     assert_error(api.delete(f"/v2/images/{image_id}/tags/one"), 404)
 
 
+def test_tags_differing_only_in_case_or_spaces_are_distinct(spyglass_server, api):
+    """On every database, though MariaDB's collation calls them equal."""
+    image_id = create_image(api, tags=["a"])["id"]
+    assert_error(api.delete(f"/v2/images/{image_id}/tags/A"), 404)
+    for tag in ("A", "a%20", "%C3%A1"):
+        assert api.put(f"/v2/images/{image_id}/tags/{tag}").status_code == 204
+    assert sorted(api.get(f"/v2/images/{image_id}").json()["tags"]) == ["A", "a", "a ", "á"]
+    assert api.delete(f"/v2/images/{image_id}/tags/A").status_code == 204
+    assert sorted(api.get(f"/v2/images/{image_id}").json()["tags"]) == ["a", "a ", "á"]
+
+
 # -- data ------------------------------------------------------------------------------------------------
 
 def test_upload_and_download(spyglass_server, api):

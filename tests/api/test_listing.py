@@ -85,6 +85,11 @@ def test_filter_by_name_exact_and_in_list(spyglass_server):
     # A quoted value keeps its comma.
     assert set(_ids(s, [*mine, ("name", f'in:"{prefix}-x,y",{prefix}-c')])) == {comma["id"], c["id"]}
     assert _ids(s, [*mine, ("name", f'in:"{prefix}-zzz"')]) == []
+    # An empty list selects nothing, even an image named ""; a final comma adds no value.
+    unnamed = _create(s, name="")
+    assert _ids(s, [*mine, ("name", "in:")]) == []
+    assert _ids(s, [*mine, ("name", f"in:{prefix}-a,")]) == [a["id"]]
+    assert set(_ids(s, [*mine, ("name", f"in:,{prefix}-a")])) == {a["id"], unnamed["id"]}
 
 
 def test_filter_by_id_in_list(spyglass_server):
@@ -174,6 +179,8 @@ def test_tag_filters_and_repeated_tags_mean_all_of_them(spyglass_server):
     assert set(_ids(s, [("tag", blue)])) == {both["id"], only_blue["id"]}
     assert _ids(s, [("tag", red), ("tag", blue)]) == [both["id"]]
     assert _ids(s, [("owner", project), ("tag", red), ("tag", f"green-{_uid()}")]) == []
+    # Surrounding spaces are no part of the tag filtered on (as Glance strips them).
+    assert set(_ids(s, [("tag", f" {red}  ")])) == {both["id"], only_red["id"]}
     # A tag added later is found; a removed one no longer matches.
     assert s.put(f"/v2/images/{only_blue['id']}/tags/{red}").status_code == 204
     assert set(_ids(s, [("tag", red), ("tag", blue)])) == {both["id"], only_blue["id"]}

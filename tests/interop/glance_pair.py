@@ -61,7 +61,10 @@ def _session(base: str, who: Identity) -> requests.Session:
 
     def request(method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", 60)
-        return original(method, base + url, *args, **kwargs)
+        try:
+            return original(method, base + url, *args, **kwargs)
+        except requests.ConnectionError as e:  # say which service, which the error does not
+            raise requests.ConnectionError(f"{method} {base}{url}: {e}") from e
 
     s.request = request  # type: ignore[method-assign]
     return s

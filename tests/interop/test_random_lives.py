@@ -27,16 +27,16 @@ PATHS = ["/name", "/visibility", "/protected", "/os_hidden", "/min_ram", "/min_d
          "/disk_format", "/container_format", "/status", "/id", "/owner", "/size", "/virtual_size",
          "/checksum", "/os_hash_value", "/locations", "/created_at", "/self", "/file", "/schema",
          "/os_distro", "/color", "/shape", "/os_glance_thing", "/tags/0", "/color/x", "color", "/~1x",
-         "/locations/-", "/locations/0"]
+         "/locations/-", "/locations/0", "/Color", "/color "]
 VALUES: st.SearchStrategy[Any] = st.one_of(
     st.sampled_from([None, True, False, 0, 1, 5, -1, 2**31, 2**63, 1.5, "", "x", "5", "true",
                      "public", "private", "shared", "community", "qcow2", "raw", "iso", "bare", "ovf",
-                     "active", "n" * 255, "n" * 256, [], ["a"], ["b", "a", "b"], [1], {}, {"a": "b"}, "fresh"]),
+                     "active", "n" * 255, "n" * 256, [], ["a"], ["b", "a", "b"], ["a", "A"], ["a", "a "], ["a", "á"], [1], {}, {"a": "b"}, "fresh"]),
     st.text(max_size=8),
 )
 OPERATIONS = st.sampled_from(["add", "replace", "remove"] * 4 + ["test", "move", "copy", "jump"])
 # Not a tag outside ASCII: Glance stores those garbled (test_same_answers shows it).
-TAGS = st.sampled_from(["a", "b", "with space", "t" * 255, "t" * 256, "%2F", "a%20b"])
+TAGS = st.sampled_from(["a", "A", "a%20", "b", "with space", "t" * 255, "t" * 256, "%2F", "a%20b"])
 WHO = st.sampled_from(["owner", "owner", "owner", "admin", "other"])
 
 
@@ -189,6 +189,11 @@ def live_both(pair: Pair, attrs: dict[str, Any], steps: list[Step]) -> None:
         if refused_upload and statuses["glance"] == 500:
             # Glance 33 keeps the bytes of an upload it refused, under the image's name, and then
             # fails uploads to and downloads of that image: the two lives part here.
+            return
+        if (pair.database, step.method, statuses["glance"]) == ("mariadb", "DELETE", 500) and \
+                step.path.startswith("/tags/") and statuses["spyglass"] == 204:
+            # Glance 33 on MariaDB fails to delete a tag when another of the image's tags is equal
+            # under MySQL's collation (`a` and `A`): test_tags_that_differ_only_in_case.
             return
         refused_upload |= step.path == "/file" and step.method == "PUT" and statuses["glance"] == 415
         assert _equivalent(step, statuses["spyglass"], statuses["glance"]), (number, step, statuses)

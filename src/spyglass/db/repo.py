@@ -203,21 +203,28 @@ class ImageRepository:
 
     def add_tag(self, image_id: str, tag: str) -> None:
         now = utcnow()
-        tg = t.image_tags
         with self._write() as conn:
-            exists = conn.execute(sa.select(tg.c.id).where(
-                tg.c.image_id == image_id, tg.c.value == tag, not_deleted(tg))).first()
-            if exists is None:
+            if not self._live_tags(conn, image_id, tag):
                 self._insert_tags(conn, image_id, [tag], now)
             conn.execute(t.images.update().where(t.images.c.id == image_id).values(updated_at=now))
 
     def delete_tag(self, image_id: str, tag: str) -> bool:
         tg = t.image_tags
         with self._write() as conn:
-            result = conn.execute(tg.delete().where(tg.c.image_id == image_id, tg.c.value == tag))
-            if result.rowcount:
+            ids = self._live_tags(conn, image_id, tag)
+            if ids:
+                conn.execute(tg.delete().where(tg.c.id.in_(ids)))
                 conn.execute(t.images.update().where(t.images.c.id == image_id).values(updated_at=utcnow()))
-            return bool(result.rowcount)
+            return bool(ids)
+
+    @staticmethod
+    def _live_tags(conn: sa.Connection, image_id: str, tag: str) -> list[int]:
+        """The rows holding exactly `tag`. Compared here, not in SQL: MariaDB's collation calls
+        `a`, `A`, `á` and `a ` one value, while a tag is what was given, as Glance compares it."""
+        tg = t.image_tags
+        rows = conn.execute(sa.select(tg.c.id, tg.c.value).where(
+            tg.c.image_id == image_id, tg.c.value == tag, not_deleted(tg)))
+        return [row_id for row_id, value in rows if value == tag]
 
     def mark_deleted(self, image_id: str) -> list[Location]:
         """Soft-delete the image as Glance does (the row stays, so its ID is never reused) and

@@ -135,7 +135,8 @@ def build_query(params: Sequence[tuple[str, str]], ctx: RequestContext, limits: 
             raise BadRequest(f"Invalid status: {member_status}")
         q.member_status = member_status
 
-    q.tags = grouped.get("tag", [])
+    # Glance strips each tag it is asked to filter on (tags are stored as given).
+    q.tags = [tag.strip() for tag in grouped.get("tag", [])]
     for name, op in (("size_min", "gte"), ("size_max", "lte")):
         value = single(name)
         if value is not None:
@@ -166,18 +167,42 @@ def build_query(params: Sequence[tuple[str, str]], ctx: RequestContext, limits: 
 
 
 def _in_list(raw: str) -> list[str]:
-    """`in:a,b,"c,d"`: comma separated, with double quotes around values that hold a comma."""
+    """`in:a,b,"c,d"` read as Glance reads it: values separated by commas, a value in double
+    quotes may hold commas (a backslash inside keeps the next character from closing it, and both
+    are kept as sent); a comma at the very end closes the list rather than adding an empty value,
+    so `in:` selects nothing."""
+    _check_quotes(raw)
     items: list[str] = []
-    current, quoted = "", False
-    for ch in raw:
-        if ch == '"':
-            quoted = not quoted
-        elif ch == "," and not quoted:
-            items.append(current)
-            current = ""
-        else:
-            current += ch
-    if quoted:
-        raise BadRequest("Unterminated quote in 'in:' filter")
-    items.append(current)
+    i, end = 0, len(raw)
+    while i < end:
+        if raw[i] == '"':
+            close = i + 1
+            while close < end and raw[close] != '"':
+                close += 2 if raw[close] == "\\" else 1
+            if close < end:
+                items.append(raw[i + 1:close])
+                i = close + 1
+                if i < end and raw[i] == ",":
+                    i += 1
+                continue
+        comma = raw.find(",", i)  # at i itself for an empty value
+        comma = end if comma < 0 else comma
+        items.append(raw[i:comma])
+        i = comma + 1
     return items
+
+
+def _check_quotes(raw: str) -> None:
+    """A quote (not escaped by a backslash) opens at the start or after a comma, and closes at the
+    end or before one; anything else is refused as Glance refuses it."""
+    opening = True
+    for i, ch in enumerate(raw):
+        if ch != '"' or (i and raw[i - 1] == "\\"):
+            continue
+        if opening and i and raw[i - 1] != ",":
+            raise BadRequest(f"Invalid filter value {raw}: a quoted value must follow a comma.")
+        if not opening and i + 1 < len(raw) and raw[i + 1] != ",":
+            raise BadRequest(f"Invalid filter value {raw}: a quoted value must be followed by a comma.")
+        opening = not opening
+    if not opening:
+        raise BadRequest(f"Invalid filter value {raw}: a quote is not closed.")
