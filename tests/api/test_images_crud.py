@@ -189,6 +189,27 @@ def test_tags_endpoints(spyglass_server, api):
     assert_error(api.delete(f"/v2/images/{image_id}/tags/one"), 404)
 
 
+def test_property_names_one_to_the_database(spyglass_server, api):
+    """`color`, `Color` and `color ` are three properties, except on MySQL and MariaDB, whose
+    collation calls them one name (Glance's schema keeps (image_id, name) unique): there the second
+    is a 409 that names both, and nothing changes; elsewhere both are kept."""
+    mysql = spyglass_server.database_url.startswith("mysql")
+    image = image_state(spyglass_server, api, create_image(api, color="red")["id"])
+    resp = patch(api, image.document["id"], [{"op": "add", "path": "/Color", "value": "blue"}])
+    if mysql:
+        assert_error(resp, 409, "'Color' cannot be stored beside the image's property 'color'")
+        assert_unchanged(spyglass_server, api, image)
+    else:
+        assert resp.status_code == 200 and (resp.json()["color"], resp.json()["Color"]) == ("red", "blue")
+    name = f"clash-{uuid.uuid4()}"
+    resp = api.post("/v2/images", json={"name": name, "shade": "a", "Shade ": "b"})
+    if mysql:
+        assert_error(resp, 409, "are one name to this database")
+        assert api.get(f"/v2/images?name={name}").json()["images"] == []
+    else:
+        assert resp.status_code == 201 and (resp.json()["shade"], resp.json()["Shade "]) == ("a", "b")
+
+
 def test_tags_differing_only_in_case_or_spaces_are_distinct(spyglass_server, api):
     """On every database, though MariaDB's collation calls them equal."""
     image_id = create_image(api, tags=["a"])["id"]

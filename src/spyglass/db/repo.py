@@ -37,6 +37,15 @@ class Conflict(Exception):
     pass
 
 
+class PropertyNameClash(Exception):
+    """Two property names the database holds as one (MySQL and MariaDB compare names without
+    letter case, accents or trailing spaces, and the (image_id, name) key is unique)."""
+
+    def __init__(self, name: str, existing: str | None = None) -> None:
+        super().__init__(name, existing)
+        self.name, self.existing = name, existing
+
+
 
 
 
@@ -164,7 +173,11 @@ class ImageRepository:
                 self._insert_property.execute_many(cursor, _property_rows(image.id, image.properties, now))
                 self._insert_tag.execute_many(cursor, _tag_rows(image.id, image.tags, now))
         except self.engine.dialect.dbapi.IntegrityError as exc:
-            raise Conflict(image.id) from exc
+            with self.engine.connect() as conn:
+                taken = conn.execute(sa.select(t.images.c.id).where(t.images.c.id == image.id)).first()
+            if taken is not None or not image.properties:
+                raise Conflict(image.id) from exc
+            raise PropertyNameClash(", ".join(f"'{name}'" for name in sorted(image.properties))) from exc
 
     def update(
         self,
@@ -180,26 +193,31 @@ class ImageRepository:
         """Apply changes in one transaction. With expect_status, only while the image is in one of
         those states (a compare-and-set, so that two workers can never both move an image on)."""
         now = utcnow()
-        with self._write() as conn:
-            result = conn.execute(t.images.update().where(*_live(image_id, expect_status))
-                                  .values(**(core or {}), updated_at=now))
-            if result.rowcount != 1:
-                return False
-            removed = set(remove_properties) | set(set_properties or {})
-            if removed:
-                # Rows are removed, not soft-deleted: the (image_id, name) unique key would refuse a
-                # property that is removed and set again.
-                conn.execute(t.image_properties.delete().where(
-                    t.image_properties.c.image_id == image_id, t.image_properties.c.name.in_(removed)))
-            self._insert_properties(conn, image_id, set_properties or {}, now)
-            if tags is not None:
-                conn.execute(t.image_tags.delete().where(t.image_tags.c.image_id == image_id))
-                self._insert_tags(conn, image_id, tags, now)
-            if add_location is not None:
-                conn.execute(t.image_locations.insert().values(
-                    image_id=image_id, value=add_location.url, meta_data=json.dumps(add_location.metadata),
-                    status=add_location.status, created_at=now, updated_at=now, deleted=False))
+        try:
+            with self._write() as conn:
+                result = conn.execute(t.images.update().where(*_live(image_id, expect_status))
+                                      .values(**(core or {}), updated_at=now))
+                if result.rowcount != 1:
+                    return False
+                self._delete_properties(conn, image_id, set(remove_properties) | set(set_properties or {}))
+                self._insert_properties(conn, image_id, set_properties or {}, now)
+                self._write_children(conn, image_id, tags, add_location, now)
+        except sa.exc.IntegrityError as exc:
+            if not set_properties:
+                raise
+            with self.engine.connect() as conn:  # the failed transaction is rolled back by now
+                raise self._clash(conn, image_id, set_properties) from exc
         return True
+
+    def _write_children(self, conn: sa.Connection, image_id: str, tags: list[str] | None,
+                        add_location: Location | None, now: datetime) -> None:
+        if tags is not None:
+            conn.execute(t.image_tags.delete().where(t.image_tags.c.image_id == image_id))
+            self._insert_tags(conn, image_id, tags, now)
+        if add_location is not None:
+            conn.execute(t.image_locations.insert().values(
+                image_id=image_id, value=add_location.url, meta_data=json.dumps(add_location.metadata),
+                status=add_location.status, created_at=now, updated_at=now, deleted=False))
 
     def add_tag(self, image_id: str, tag: str) -> None:
         now = utcnow()
@@ -216,6 +234,32 @@ class ImageRepository:
                 conn.execute(tg.delete().where(tg.c.id.in_(ids)))
                 conn.execute(t.images.update().where(t.images.c.id == image_id).values(updated_at=utcnow()))
             return bool(ids)
+
+    @staticmethod
+    def _delete_properties(conn: sa.Connection, image_id: str, names: set[str]) -> None:
+        """Remove the rows of exactly these names, and the soft-deleted rows (Glance's) the
+        database holds as equal to one of them, which would otherwise keep the unique key from
+        taking the name again. Rows are removed, not soft-deleted, for the same reason."""
+        if not names:
+            return
+        p = t.image_properties
+        rows = conn.execute(sa.select(p.c.id, p.c.name, p.c.deleted).where(p.c.image_id == image_id,
+                                                                           p.c.name.in_(names)))
+        ids = [row_id for row_id, name, deleted in rows if name in names or deleted]
+        if ids:
+            conn.execute(p.delete().where(p.c.id.in_(ids)))
+
+    @staticmethod
+    def _clash(conn: sa.Connection, image_id: str, new: Mapping[str, str]) -> PropertyNameClash:
+        """Which name of `new` the database refused as equal to another: one the image has, or
+        one of `new` itself."""
+        p = t.image_properties
+        for name in new:
+            existing = conn.execute(sa.select(p.c.name).where(p.c.image_id == image_id, p.c.name == name,
+                                                              not_deleted(p))).scalar()
+            if existing is not None and existing not in new:
+                return PropertyNameClash(name, existing)
+        return PropertyNameClash(", ".join(f"'{name}'" for name in sorted(new)))
 
     @staticmethod
     def _live_tags(conn: sa.Connection, image_id: str, tag: str) -> list[int]:

@@ -6,6 +6,7 @@ and refuses to `add` a property that is already there (a core attribute always i
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ MEDIA_TYPES = {
     "application/openstack-images-v2.0-json-patch": "2.0",
 }
 _MISSING = object()
+_EMPTY_STEP = re.compile(r"/\s*/")
+_BAD_ESCAPE = re.compile(r"~([^01]|$)")
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,14 @@ def _key(op: str, path: Any) -> str:
         raise _invalid_pointer(path)
     if not path.startswith("/"):
         raise BadRequest(f'Pointer `{path}` does not start with "/".')
-    parts = path[1:].split("/")
-    key = parts[0].replace("~1", "/").replace("~0", "~")
+    if _EMPTY_STEP.search(path[1:]) or (len(path) > 1 and path.endswith("/")):
+        raise BadRequest(f"Pointer `{path}` has an empty step (adjacent or final \"/\").")
+    if _BAD_ESCAPE.search(path):
+        raise BadRequest(f'Pointer `{path}` has a "~" that is not ~0 or ~1.')
+    # Each step is unescaped, then stripped of surrounding spaces, as Glance reads pointers:
+    # "/ name " is the name.
+    parts = [part.replace("~1", "/").replace("~0", "~").strip() for part in path[1:].split("/")]
+    key = parts[0]
     if key == "locations":
         # Locations are a list: `add` and `remove` name a place in it (an index or "-"),
         # `replace` the whole list.

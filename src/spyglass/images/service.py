@@ -34,6 +34,15 @@ def _check_quota(what: str, count: int, limit: int) -> None:
         raise QuotaExceeded(f"Maximum number of {what} exceeded: attempted {count}, maximum {limit}.")
 
 
+def _name_clash(clash: db.PropertyNameClash) -> Conflict:
+    if clash.existing is not None:
+        return Conflict(f"Property '{clash.name}' cannot be stored beside the image's property "
+                        f"'{clash.existing}': this database holds them as one name (it compares names "
+                        "without letter case, accents or trailing spaces).")
+    return Conflict(f"Two of the properties {clash.name} are one name to this database (it compares "
+                    "names without letter case, accents or trailing spaces).")
+
+
 class ImageService:
     def __init__(self, repo: db.ImageRepository, stores: StoreRegistry, policy: Policy, *,
                  limits: Limits, quotas: Quotas, formats: props.Formats) -> None:
@@ -121,6 +130,8 @@ class ImageService:
             self.repo.create(image)
         except db.Conflict:
             raise Conflict(f"Image ID {image.id} already exists!") from None
+        except db.PropertyNameClash as clash:
+            raise _name_clash(clash) from None
         return image
 
     def _assign(self, image: Image, values: dict[str, Any]) -> None:
@@ -186,8 +197,12 @@ class ImageService:
         removed = [k for k in before_props if k not in image.properties]
         tags = image.tags if image.tags != before_tags else None
         props.check_storable({**core, **set_props, **({"tags": tags} if tags else {})})
-        if not self.repo.update(image.id, core=core, set_properties=set_props, remove_properties=removed,
-                                tags=tags):
+        try:
+            updated = self.repo.update(image.id, core=core, set_properties=set_props, remove_properties=removed,
+                                       tags=tags)
+        except db.PropertyNameClash as clash:
+            raise _name_clash(clash) from None
+        if not updated:
             raise NotFound(f"No image found with ID {image_id}")
         return self.find_visible(ctx, image_id)
 
