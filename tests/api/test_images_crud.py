@@ -189,6 +189,14 @@ def test_tags_endpoints(spyglass_server, api):
     assert_error(api.delete(f"/v2/images/{image_id}/tags/one"), 404)
 
 
+def test_patch_pointer_steps_are_unescaped_then_stripped(spyglass_server, api):
+    image_id = create_image(api, name="before")["id"]
+    resp = patch(api, image_id, [{"op": "replace", "path": "/ name ", "value": "after"},
+                                 {"op": "add", "path": "/ a~1b~0c ", "value": "v"}])
+    assert resp.status_code == 200, resp.text
+    assert (resp.json()["name"], resp.json()["a/b~c"]) == ("after", "v")
+
+
 def test_property_names_one_to_the_database(spyglass_server, api):
     """`color`, `Color` and `color ` are three properties, except on MySQL and MariaDB, whose
     collation calls them one name (Glance's schema keeps (image_id, name) unique): there the second

@@ -48,7 +48,12 @@ class Pair:
         return _session(self.spyglass_server.url, who)
 
     def glance(self, who: Identity) -> requests.Session:
-        return _session(self.glance_server.url, who)
+        session = _session(self.glance_server.url, who)
+        # A connection each: after some of Glance's failures (a TypeError on a ranged download of an
+        # image without data) its server closes the connection just after answering, and the next
+        # request sent on it finds it closed ("Remote end closed connection without response").
+        session.headers["Connection"] = "close"
+        return session
 
     def both(self, who: Identity) -> dict[str, requests.Session]:
         return {"spyglass": self.spyglass(who), "glance": self.glance(who)}

@@ -315,3 +315,23 @@ def test_property_names_one_to_mariadb(pair: Pair) -> None:
         assert kept == ({"color": "red"} if pair.database == "mariadb" else {"color": "red", "Color": "blue"})
     assert statuses == ({"spyglass": 409, "glance": 500} if pair.database == "mariadb" else
                         {"spyglass": 200, "glance": 200})
+
+
+def test_only_an_admin_changes_an_owner(pair: Pair) -> None:
+    """Kept different on purpose. Glance 33 refuses a member's `replace` of /owner, but applies an
+    `add` of it: an owner can leave an image without an owner, readable by anyone (200), and, on
+    some databases, put it into another project's private list (answering 403 or 404 after
+    making the change). Spyglass refuses both with a 403, as it refuses the `replace`, and
+    changes nothing."""
+    owner, receiver = identity(), identity()
+    answers = {}
+    for name, session in pair.both(owner).items():
+        given, orphaned = create(session, name="gift")["id"], create(session, name="orphan")["id"]
+        answers[name] = (
+            patch(session, given, '{"op": "add", "path": "/owner", "value": "' + receiver.project + '"}').status_code,
+            patch(session, orphaned, '{"op": "add", "path": "/owner", "value": null}').status_code,
+            pair.spyglass(receiver).get(f"/v2/images/{given}").status_code,
+            session.get(f"/v2/images/{orphaned}").json().get("owner"))
+    assert answers["spyglass"] == (403, 403, 404, owner.project)
+    gift, orphan, received, orphan_owner = answers["glance"]
+    assert (orphan, orphan_owner) == (200, None) and gift in (403, 404) and received in (200, 404), answers
