@@ -95,8 +95,10 @@ def test_create_minimal_has_glance_defaults(spyglass_server, api):
     assert_recent(doc["created_at"])
 
 
-def test_create_with_client_supplied_id(spyglass_server, api):
-    image_id = str(uuid.uuid4())
+@pytest.mark.parametrize("form", ["lower", "upper"])
+def test_create_with_client_supplied_id(spyglass_server, api, form):
+    """The ID is kept as given, capitals too (as Glance keeps it): the client finds it by that ID."""
+    image_id = getattr(str(uuid.uuid4()), form)()
     resp = api.post("/v2/images", json={"id": image_id, "name": "mine"})
     assert resp.status_code == 201, resp.text
     assert resp.json()["id"] == image_id

@@ -31,7 +31,7 @@ PATHS = ["/name", "/visibility", "/protected", "/os_hidden", "/min_ram", "/min_d
 VALUES: st.SearchStrategy[Any] = st.one_of(
     st.sampled_from([None, True, False, 0, 1, 5, -1, 2**31, 2**63, 1.5, "", "x", "5", "true",
                      "public", "private", "shared", "community", "qcow2", "raw", "iso", "bare", "ovf",
-                     "active", "n" * 255, "n" * 256, [], ["a"], ["b", "a", "b"], ["a", "A"], ["a", "a "], ["a", "á"], [1], {}, {"a": "b"}, "fresh"]),
+                     "active", "n" * 255, "n" * 256, [], ["a"], ["b", "a", "b"], ["a", "A"], ["a", "a "], ["a", "á"], [1], {}, {"a": "b"}, "fresh", "FRESH"]),
     st.text(max_size=8),
 )
 OPERATIONS = st.sampled_from(["add", "replace", "remove"] * 4 + ["test", "move", "copy", "jump"])
@@ -118,6 +118,9 @@ def _equivalent(step: Step, spyglass: int, glance: int) -> bool:
     # A ranged download of an image without data: 204 here (as without a range); Glance 33 fails
     # with a 500, or answers a malformed range with a 416.
     if step.headers and step.headers[0][0] == "Range" and spyglass == 204 and glance in (416, 500):
+        return True
+    # A suffix range of an image with empty data: 416 here; Glance 206 with "bytes 0--1/0".
+    if step.headers and step.headers[0] == ("Range", "bytes=-50") and (spyglass, glance) == (416, 206):
         return True
     # A visibility change by a caller who may not see the image: 404 here, 403 (revealing it) there.
     if step.method == "PATCH" and "/visibility" in str(step.body) and (spyglass, glance) == (404, 403):
@@ -225,13 +228,15 @@ CREATE_KEYS = ["name", "visibility", "protected", "os_hidden", "min_ram", "min_d
        who=st.sampled_from(["owner", "admin"]))
 def test_random_creates_answer_the_same(pair: Pair, body: dict[str, Any], who: str) -> None:
     """Random create documents, good and bad, by the same caller on both: the same status, and
-    the same image when it is created. An `id` in the document becomes a fresh UUID on each
-    service (both share one database, where an ID can be taken once)."""
+    the same image when it is created. An `id` of "fresh" ("FRESH") in the document becomes a new
+    UUID (in capitals) on each service (both share one database, where an ID can be taken once),
+    which each must keep as sent."""
     caller = identity(ADMIN_ROLES if who == "admin" else MEMBER_ROLES)
-    answers = {}
+    answers, sent = {}, {}
     for service, session in pair.both(caller).items():
-        doc = dict(body, id=str(uuid.uuid4())) if body.get("id") == "fresh" else body
-        answers[service] = session.post("/v2/images", json=doc)
+        fresh = {"fresh": str(uuid.uuid4()), "FRESH": str(uuid.uuid4()).upper()}
+        doc = dict(body, id=fresh[body["id"]]) if body.get("id") in ("fresh", "FRESH") else body
+        answers[service], sent[service] = session.post("/v2/images", json=doc), doc.get("id")
     spyglass, glance = answers["spyglass"], answers["glance"]
     assert spyglass.status_code == glance.status_code, (body, spyglass.text[-300:], glance.text[-300:])
     if glance.status_code == 201:
@@ -246,3 +251,5 @@ def test_random_creates_answer_the_same(pair: Pair, body: dict[str, Any], who: s
         shown = [session.get(f"/v2/images/{answer.json()['id']}").json()["owner"]
                  for session, answer in zip(pair.both(caller).values(), (spyglass, glance))]
         assert shown[0] == shown[1] == docs[0]["owner"], body
+        if body.get("id") in ("fresh", "FRESH"):
+            assert {service: answer.json()["id"] for service, answer in answers.items()} == sent

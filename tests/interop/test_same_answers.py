@@ -335,3 +335,17 @@ def test_only_an_admin_changes_an_owner(pair: Pair) -> None:
     assert answers["spyglass"] == (403, 403, 404, owner.project)
     gift, orphan, received, orphan_owner = answers["glance"]
     assert (orphan, orphan_owner) == (200, None) and gift in (403, 404) and received in (200, 404), answers
+
+
+def test_a_suffix_range_of_an_empty_image(pair: Pair) -> None:
+    """Kept different on purpose: no range of an empty image can be satisfied, so Spyglass answers
+    416 with `Content-Range: bytes */0`; Glance answers a suffix range (`bytes=-50`) with a 206
+    whose Content-Range, `bytes 0--1/0`, no client can parse."""
+    owner = identity()
+    answers = {}
+    for name, session in pair.both(owner).items():
+        image = create(session, name="empty")["id"]
+        assert session.put(f"/v2/images/{image}/file", data=b"", headers=OCTETS).status_code == 204
+        resp = session.get(f"/v2/images/{image}/file", headers={"Range": "bytes=-50"})
+        answers[name] = (resp.status_code, resp.headers.get("Content-Range"))
+    assert answers == {"spyglass": (416, "bytes */0"), "glance": (206, "bytes 0--1/0")}

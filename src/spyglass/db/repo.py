@@ -46,9 +46,6 @@ class PropertyNameClash(Exception):
         self.name, self.existing = name, existing
 
 
-
-
-
 def _children_union(image_ids: Any) -> sa.CompoundSelect[Any]:
     """Properties, tags and locations of the images whose id matches `image_ids` (a condition
     builder) as one UNION ALL: a row per child, its kind first."""

@@ -70,11 +70,12 @@ def check_settable(key: str) -> None:
         raise Forbidden(f"Attribute '{key}' is reserved.")
 
 
-def normalize_uuid(value: Any) -> str:
+def validate_uuid(value: Any) -> str:
+    """A UUID in its dashed form, kept as given: Glance stores an ID in capitals as sent, and a
+    client that looks an image up by the ID it chose must find it."""
     if not isinstance(value, str) or not UUID_RE.fullmatch(value):
         raise schema_error(f"{value!r} is not a valid UUID")
-    raw = value.replace("-", "").lower()
-    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
+    return value
 
 
 def _string(key: str, value: Any, *, nullable: bool, max_length: int) -> None:
@@ -114,7 +115,7 @@ def validate_value(key: str, value: Any, formats: Formats) -> None:
     if key in WRITABLE_CORE:
         validate_core(key, value, formats, bounds=False)
     elif key == "id":
-        normalize_uuid(value)
+        validate_uuid(value)
     elif key == "locations":
         validate_locations(value)
     elif key in _READ_ONLY_TYPES:

@@ -114,7 +114,7 @@ class ImageService:
         for key in body:
             if key != "id":
                 props.check_settable(key)
-        image = Image(id=props.normalize_uuid(body["id"]) if "id" in body else str(uuid.uuid4()),
+        image = Image(id=props.validate_uuid(body["id"]) if "id" in body else str(uuid.uuid4()),
                       owner=ctx.project_id)
         self._assign(image, body)
         if image.owner != ctx.project_id and not ctx.is_admin:
