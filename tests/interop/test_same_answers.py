@@ -349,3 +349,25 @@ def test_a_suffix_range_of_an_empty_image(pair: Pair) -> None:
         resp = session.get(f"/v2/images/{image}/file", headers={"Range": "bytes=-50"})
         answers[name] = (resp.status_code, resp.headers.get("Content-Range"))
     assert answers == {"spyglass": (416, "bytes */0"), "glance": (206, "bytes 0--1/0")}
+
+
+def test_members_of_an_image_without_an_owner(pair: Pair) -> None:
+    """An admin cleared the owner of a shared image: anyone may read it, and each caller sees the
+    memberships it could see before (its own), the same from both."""
+    owner, member, stranger, admin = identity(), identity(), identity(), identity(ADMIN_ROLES)
+    results = {}
+    for name in ("spyglass", "glance"):
+        as_ = {who: getattr(pair, name)(identity_) for who, identity_ in
+               (("owner", owner), ("member", member), ("stranger", stranger), ("admin", admin))}
+        image = create(as_["owner"], name="ownerless", visibility="shared")["id"]
+        url = f"/v2/images/{image}/members"
+        steps = [as_["owner"].post(url, json={"member": member.project}),
+                 patch(as_["admin"], image, '{"op": "replace", "path": "/owner", "value": ""}')]
+        steps += [as_[who].get(url) for who in ("member", "stranger", "owner", "admin")]
+        steps += [as_["member"].put(f"{url}/{member.project}", json={"status": "accepted"}),
+                  as_["stranger"].post(url, json={"member": stranger.project}),
+                  as_["owner"].delete(f"{url}/{member.project}")]
+        results[name] = [(resp.status_code, sorted(m["member_id"] for m in resp.json()["members"])
+                          if resp.request.method == "GET" else None) for resp in steps]
+    assert results["spyglass"] == results["glance"]
+    assert results["spyglass"][2:6] == [(200, [member.project]), (200, []), (200, []), (200, [member.project])]

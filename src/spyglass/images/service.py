@@ -77,7 +77,11 @@ class ImageService:
         member = self._member(ctx, image) if image is not None else None
         if image is None or not self._can_see(ctx, image, member):
             raise NotFound(f"No image found with ID {image_id}")
-        return image, {"owner": image.owner, "visibility": image.visibility, "member_id": member,
+        # As in Glance's target, whoever reads a shared image without owning it reads it as a
+        # member (to them it is one: they found it). It decides where the caller can see the
+        # image without a membership: an admin, or anyone for an image without an owner.
+        reader = ctx.project_id if image.visibility == "shared" and ctx.project_id != image.owner else None
+        return image, {"owner": image.owner, "visibility": image.visibility, "member_id": reader,
                        "project_id": image.owner, "id": image.id}
 
     def find_visible(self, ctx: RequestContext, image_id: str) -> Image:
