@@ -211,6 +211,13 @@ def test_property_names_one_to_the_database(spyglass_server, api):
         assert_unchanged(spyglass_server, api, image)
     else:
         assert resp.status_code == 200 and (resp.json()["color"], resp.json()["Color"]) == ("red", "blue")
+    resp = patch(api, image.document["id"], [{"op": "add", "path": "/tint", "value": "1"},
+                                             {"op": "add", "path": "/TINT", "value": "2"}])
+    if mysql:
+        assert_error(resp, 409, "'TINT', 'tint' are one name to this database")
+        assert_unchanged(spyglass_server, api, image)
+    else:
+        assert resp.status_code == 200 and (resp.json()["tint"], resp.json()["TINT"]) == ("1", "2")
     name = f"clash-{uuid.uuid4()}"
     resp = api.post("/v2/images", json={"name": name, "shade": "a", "Shade ": "b"})
     if mysql:
