@@ -371,3 +371,24 @@ def test_members_of_an_image_without_an_owner(pair: Pair) -> None:
                           if resp.request.method == "GET" else None) for resp in steps]
     assert results["spyglass"] == results["glance"]
     assert results["spyglass"][2:6] == [(200, [member.project]), (200, []), (200, []), (200, [member.project])]
+
+
+def test_a_member_added_in_other_capitals(pair: Pair) -> None:
+    """A project added as a member in capitals: on MariaDB, whose collation calls the two IDs
+    equal, that project is the member (it sees, lists and answers the membership by either
+    spelling); elsewhere it is another project. The same from both, as both ask the database."""
+    owner, member = identity(), identity()
+    upper = member.project.upper()
+    results = {}
+    for name in ("spyglass", "glance"):
+        own, mine = getattr(pair, name)(owner), getattr(pair, name)(member)
+        image = create(own, name="capitals", visibility="shared")["id"]
+        url = f"/v2/images/{image}/members"
+        steps = [own.post(url, json={"member": upper}), mine.get(f"/v2/images/{image}"), mine.get(url),
+                 mine.get(f"{url}/{upper}"), mine.put(f"{url}/{upper}", json={"status": "accepted"}),
+                 mine.put(f"{url}/{member.project}", json={"status": "rejected"}), own.get(url)]
+        results[name] = [(resp.status_code, [(m["member_id"], m["status"]) for m in resp.json()["members"]]
+                          if resp.request.method == "GET" and resp.url.endswith("/members") and resp.ok else None)
+                         for resp in steps]
+    assert results["spyglass"] == results["glance"]
+    assert results["spyglass"][1][0] == (200 if pair.database == "mariadb" else 404)

@@ -123,11 +123,12 @@ class ImageRepository:
                 _add_child(image, kind, child_id, first, second, third)
         return image
 
-    def member_of(self, image_id: str, project_id: str | None) -> Member | None:
+    def member_of(self, image_id: str, project_id: str | None, *, seen_by: str | None = None) -> Member | None:
         if project_id is None:
             return None
         with self.engine.begin() as conn:
-            row = conn.execute(self._members_select(image_id).where(t.image_members.c.member == project_id)).first()
+            row = conn.execute(self._members_select(image_id, seen_by).where(
+                t.image_members.c.member == project_id)).first()
         return _member(row) if row else None
 
     def list(self, q: ListQuery, marker: Image | None = None) -> list[Image]:
@@ -286,9 +287,10 @@ class ImageRepository:
             return conn.execute(sa.select(sa.func.count()).select_from(m).where(
                 m.c.image_id == image_id, not_deleted(m))).scalar_one()
 
-    def list_members(self, image_id: str) -> list[Member]:
+    def list_members(self, image_id: str, *, seen_by: str | None = None) -> list[Member]:
         with self.engine.begin() as conn:
-            return [_member(r) for r in conn.execute(self._members_select(image_id).order_by(t.image_members.c.id))]
+            return [_member(r) for r in conn.execute(self._members_select(image_id, seen_by)
+                                                     .order_by(t.image_members.c.id))]
 
     def add_member(self, image_id: str, member: str) -> Member:
         now = utcnow()
@@ -321,9 +323,16 @@ class ImageRepository:
             return result.rowcount == 1
 
     @staticmethod
-    def _members_select(image_id: str) -> sa.Select[Any]:
-        m = t.image_members
-        return sa.select(m).where(m.c.image_id == image_id, not_deleted(m))
+    def _members_select(image_id: str, seen_by: str | None = None) -> sa.Select[Any]:
+        """With `seen_by`, only the memberships that project may know of: all of its own image's,
+        else its own. Compared by the database, as Glance compares them (so on MariaDB a member
+        added in other capitals than its project's ID is still that project's)."""
+        m, i = t.image_members, t.images
+        stmt = sa.select(m).where(m.c.image_id == image_id, not_deleted(m))
+        if seen_by is not None:
+            owns = sa.exists().where(i.c.id == image_id, i.c.owner == seen_by)
+            stmt = stmt.where(sa.or_(m.c.member == seen_by, owns))
+        return stmt
 
     @staticmethod
     def _insert_properties(conn: sa.Connection, image_id: str, props: dict[str, str], now: datetime) -> None:

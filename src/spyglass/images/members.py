@@ -30,23 +30,18 @@ class ImageMembers:
         return image, target
 
     def list(self, ctx: RequestContext, image_id: str) -> list[Member]:
-        image = self._shared_image(ctx, image_id, "get_members")
-        members = self.repo.list_members(image_id)
-        if ctx.is_admin or image.owner == ctx.project_id:
-            return members
-        # A member sees its own membership only, never who else the image is shared with.
-        return [m for m in members if m.member == ctx.project_id]
+        """The owner (and admins) see every membership, a member only its own, never who else
+        the image is shared with."""
+        self._shared_image(ctx, image_id, "get_members")
+        return self.repo.list_members(image_id, seen_by=_seen_by(ctx))
 
     def get(self, ctx: RequestContext, image_id: str, member_id: str) -> Member:
         image = self._shared_image(ctx, image_id, "get_member")
         return self._visible_member(ctx, image, member_id)
 
     def _visible_member(self, ctx: RequestContext, image: Image, member_id: str) -> Member:
-        """The membership, if it exists and the caller may know it does: the owner (and admins)
-        know them all, a member only its own."""
-        member = None
-        if ctx.is_admin or image.owner == ctx.project_id or member_id == ctx.project_id:
-            member = self.repo.member_of(image.id, member_id)
+        """The membership, if it exists and the caller may know it does."""
+        member = self.repo.member_of(image.id, member_id, seen_by=_seen_by(ctx))
         if member is None:
             raise NotFound(f"{member_id} not found in the member list of the image {image.id}.")
         return member
@@ -73,7 +68,9 @@ class ImageMembers:
         image, target = self._visible_image(ctx, image_id)
         _require_shared(image, "access")
         self._visible_member(ctx, image, member_id)
-        self.images.enforce_on_image(rule, ctx, image, dict(target, member_id=member_id))
+        # The target names the caller as the member (as Glance's does), not the URL's member: whose
+        # membership it is was settled by the look-up above.
+        self.images.enforce_on_image(rule, ctx, image, target)
 
     def update(self, ctx: RequestContext, image_id: str, member_id: str, status: object) -> Member:
         self._member_for_change(ctx, image_id, member_id, "modify_member")
@@ -88,6 +85,11 @@ class ImageMembers:
         self._member_for_change(ctx, image_id, member_id, "delete_member")
         if not self.repo.delete_member(image_id, member_id):
             raise NotFound(f"Member {member_id} not found for image {image_id}")
+
+
+def _seen_by(ctx: RequestContext) -> str | None:
+    """Whose memberships the caller may know of: everyone's for an admin (None)."""
+    return None if ctx.is_admin else ctx.project_id or ""
 
 
 def _require_shared(image: Image, action: str) -> None:
