@@ -38,6 +38,7 @@ OPERATIONS = st.sampled_from(["add", "replace", "remove"] * 4 + ["test", "move",
 # Not a tag outside ASCII: Glance stores those garbled (test_same_answers shows it).
 TAGS = st.sampled_from(["a", "A", "a%20", "b", "with space", "t" * 255, "t" * 256, "%2F", "a%20b"])
 WHO = st.sampled_from(["owner", "owner", "owner", "admin", "other"])
+OTHERS = st.sampled_from(["{other}", "{other}", "{OTHER}"])
 
 
 @st.composite
@@ -98,12 +99,14 @@ STEPS: st.SearchStrategy[Step] = st.one_of(
               st.sampled_from(["deactivate", "reactivate"])),
     st.builds(lambda who, method, tag: Step(who, method, f"/tags/{tag}"), WHO, st.sampled_from(["PUT", "DELETE"]),
               TAGS),
-    st.builds(lambda who: Step(who, "POST", "/members", '{"member": "{other}"}',
-                               (("Content-Type", "application/json"),)), WHO),
-    st.builds(lambda who, status: Step(who, "PUT", "/members/{other}", json.dumps({"status": status}),
-                                       (("Content-Type", "application/json"),)),
-              WHO, st.sampled_from(["accepted", "rejected", "pending", "bogus"])),
-    st.builds(lambda who: Step(who, "DELETE", "/members/{other}"), WHO),
+    # The other project as a member, by its ID or by that ID in capitals ({OTHER}: the same
+    # project to MariaDB's collation, another one elsewhere).
+    st.builds(lambda who, other: Step(who, "POST", "/members", '{"member": "' + other + '"}',
+                                      (("Content-Type", "application/json"),)), WHO, OTHERS),
+    st.builds(lambda who, other, status: Step(who, "PUT", f"/members/{other}", json.dumps({"status": status}),
+                                              (("Content-Type", "application/json"),)),
+              WHO, OTHERS, st.sampled_from(["accepted", "rejected", "pending", "bogus"])),
+    st.builds(lambda who, other: Step(who, "DELETE", f"/members/{other}"), WHO, OTHERS),
     st.builds(lambda who: Step(who, "DELETE", ""), WHO),
 )
 
@@ -147,11 +150,12 @@ class Life:
         self.image = image or create(self.sessions["owner"], **attrs)["id"]
 
     def run(self, step: Step) -> tuple[int, Any]:
-        path = f"/v2/images/{self.image}{step.path}".replace("{other}", self.callers["other"].project)
+        other = self.callers["other"].project
+        path = f"/v2/images/{self.image}{step.path}".replace("{other}", other).replace("{OTHER}", other.upper())
         if step.path == "/file" and step.method == "PUT":
             body, headers = UPLOADS[step.body or ""]
         else:
-            body = step.body and step.body.replace("{other}", self.callers["other"].project)
+            body = step.body and step.body.replace("{other}", other).replace("{OTHER}", other.upper())
             headers = dict(step.headers)
         resp = self.sessions[step.who].request(step.method, path, data=body, headers=headers)
         # What a read answers is compared too: the bytes of a download, a member list's JSON.
