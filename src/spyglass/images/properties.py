@@ -94,10 +94,15 @@ def _enum(key: str, value: Any, allowed: tuple[str, ...], *, nullable: bool) -> 
         raise schema_error(f"{value!r} is not one of {list(allowed)} (attribute '{key}')")
 
 
-def _integer(key: str, value: Any, *, bounds: bool) -> None:
+def _integer(key: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise schema_error(f"{value!r} is not of type 'integer' (attribute '{key}')")
-    if not bounds:
+
+
+def check_range(key: str, value: Any) -> None:
+    """The range the service enforces on min_ram and min_disk beyond the schema's type: Glance
+    checks it as the value is applied, after the whole document has passed the schema."""
+    if key not in ("min_ram", "min_disk"):
         return
     if value < 0:
         raise BadRequest(f"Invalid value '{value}' for parameter '{key}': Cannot be a negative value")
@@ -113,7 +118,7 @@ def _boolean(key: str, value: Any) -> None:
 def validate_value(key: str, value: Any, formats: Formats) -> None:
     """What the image schema says `key` may be, whether or not a client may set it."""
     if key in WRITABLE_CORE:
-        validate_core(key, value, formats, bounds=False)
+        validate_core(key, value, formats)
     elif key == "id":
         validate_uuid(value)
     elif key == "locations":
@@ -155,9 +160,9 @@ def check_storable(values: dict[str, Any]) -> None:
                 raise BadRequest(f"{key.title()} can't contain 4 byte unicode characters.")
 
 
-def validate_core(key: str, value: Any, formats: Formats, *, bounds: bool = True) -> None:
-    """bounds=False checks what the image schema publishes (the type), not the range the service
-    also enforces: Glance checks that range later, after the document has passed the schema."""
+def validate_core(key: str, value: Any, formats: Formats) -> None:
+    """What the image schema publishes for a core attribute (its type); check_range adds the
+    range the service enforces."""
     if key == "name":
         _string(key, value, nullable=True, max_length=MAX_NAME)
     elif key == "owner":
@@ -167,7 +172,7 @@ def validate_core(key: str, value: Any, formats: Formats, *, bounds: bool = True
     elif key in ("protected", "os_hidden"):
         _boolean(key, value)
     elif key in ("min_ram", "min_disk"):
-        _integer(key, value, bounds=bounds)
+        _integer(key, value)
     elif key == "disk_format":
         _enum(key, value, formats.disk, nullable=True)
     elif key == "container_format":

@@ -139,17 +139,17 @@ class ImageService:
         return image
 
     def _assign(self, image: Image, values: dict[str, Any]) -> None:
+        """Values that have passed props.validate_value (create and parse_patch check each first)."""
         for key, value in values.items():
             if key == "id":
                 continue
             if key in props.WRITABLE_CORE:
-                props.validate_core(key, value, self.formats)
+                props.check_range(key, value)
                 if key == "owner" and value == "":
                     value = None  # no owner, as Glance stores it
                 # A tag given twice is kept once, as Glance does.
                 setattr(image, key, list(dict.fromkeys(value)) if key == "tags" else value)
             else:
-                props.validate_property(key, value)
                 image.properties[key] = value
 
     def _check_visibility_policy(self, ctx: RequestContext, image: Image) -> None:
