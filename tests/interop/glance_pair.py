@@ -180,7 +180,7 @@ def statuses_of_both(pair: Pair, method: str, path: str, body: Any, headers: dic
 
 
 def fill_every_kind(writer: dict[str, requests.Session], admin: requests.Session, members: dict[str, Identity],
-          tag: str) -> dict[str, str]:
+                    tag: str, database: str) -> dict[str, str]:
     """One image of each kind, written through one service: `writer` holds its sessions as the
     owner and as each member by name, `admin` its session as an admin. Returns the IDs by kind."""
     own = writer["owner"]
@@ -203,6 +203,13 @@ def fill_every_kind(writer: dict[str, requests.Session], admin: requests.Session
         share(own, shared["id"], members[name])
         if status:
             answer(writer[name], shared["id"], members[name], status)
+    # A member added by its ID in capitals, then accepting by the ID it has: only MariaDB, whose
+    # collation calls the two equal, takes them for one project, and so do both services there.
+    capitals = members["capitals"]
+    share(own, shared["id"], Identity(capitals.project.upper(), capitals.roles))
+    resp = writer["capitals"].put(f"/v2/images/{shared['id']}/members/{capitals.project}",
+                                  json={"status": "accepted"})
+    assert resp.status_code == (200 if database == "mariadb" else 404), resp.text
 
     compressed = create(own, name=f"{tag}-qcow2", disk_format="qcow2", tags=[tag])
     upload(own, compressed["id"], qcow2(virtual_size=1 << 30))
@@ -233,4 +240,5 @@ def fill_every_kind(writer: dict[str, requests.Session], admin: requests.Session
 
 def people() -> tuple[Identity, Identity, dict[str, Identity]]:
     admin, owner = identity(ADMIN_ROLES), identity()
-    return admin, owner, {"accepted": identity(), "pending": identity(), "rejected": identity()}
+    return admin, owner, {"accepted": identity(), "pending": identity(), "rejected": identity(),
+                          "capitals": identity()}

@@ -36,7 +36,7 @@ def population(pair: Pair) -> Iterator[Population]:
     admin, owner, members = people()
     tag = f"listed-{uuid.uuid4().hex[:8]}"
     sessions = {"owner": pair.spyglass(owner), **{name: pair.spyglass(who) for name, who in members.items()}}
-    ids = fill_every_kind(sessions, pair.spyglass(admin), members, tag)
+    ids = fill_every_kind(sessions, pair.spyglass(admin), members, tag, pair.database)
     yield Population(tag, ids, {"admin": admin, "owner": owner, **members, "stranger": Identity(uuid.uuid4().hex,
                                                                                                   "member,reader")})
 
