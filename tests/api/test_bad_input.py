@@ -567,6 +567,21 @@ def test_upload_to_an_active_image(spyglass_server, api):
     assert api.get(f"/v2/images/{img['id']}/file").content == b"a" * 100
 
 
+@pytest.mark.parametrize(("key", "value"), [("disk_format", "qcow2"), ("disk_format", "raw"),
+                                            ("container_format", "bare"), ("container_format", "ovf")])
+@pytest.mark.parametrize("op", ["add", "replace"])
+def test_formats_of_an_image_with_data_are_fixed(spyglass_server, api, key, value, op):
+    """Its content was inspected as its disk_format: as Glance, neither format may be set again,
+    not even to the value it has."""
+    img = create_image(api, disk_format="raw", container_format="bare")
+    upload(api, img["id"], b"a" * 100)
+    before = image_state(spyglass_server, api, img["id"])
+    resp = patch(api, img["id"], [{"op": "add", "path": "/name", "value": "renamed"},
+                                  {"op": op, "path": f"/{key}", "value": value}])
+    assert_error(resp, 403, f"Attribute {key} can be only replaced for a queued image.")
+    assert_unchanged(spyglass_server, api, before)
+
+
 def test_upload_to_a_deactivated_image(spyglass_server, api):
     admin = spyglass_server.session()
     admin.headers["Accept"] = "application/json"

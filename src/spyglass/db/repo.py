@@ -37,6 +37,15 @@ class Conflict(Exception):
     pass
 
 
+class LimitReached(Exception):
+    """A write would take the image past a limit on its properties, tags or members; `count` is
+    how many it would have had."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.count = count
+
+
 class PropertyNameClash(Exception):
     """Two property names the database holds as one (MySQL and MariaDB compare names without
     letter case, accents or trailing spaces, and the (image_id, name) key is unique)."""
@@ -83,6 +92,8 @@ _CHILDREN = (_children_union(lambda column: column.in_(sa.bindparam("ids", expan
              .order_by(sa.literal_column("kind"), sa.literal_column("child_id")))
 _IMAGE_KEYS = tuple(t.images.c.keys())  # the leading columns of a _get_with_children row
 _IMAGE_COLUMNS = len(_IMAGE_KEYS)
+_LOCK_IMAGE = (sa.select(t.images.c.id).where(t.images.c.id == sa.bindparam("image_id"), not_deleted(t.images))
+               .with_for_update())
 
 
 class ImageRepository:
@@ -96,7 +107,9 @@ class ImageRepository:
         self._insert_property = CompiledStatement(engine, _insert(t.image_properties, _PROPERTY_COLUMNS))
         self._insert_tag = CompiledStatement(engine, _insert(t.image_tags, _TAG_COLUMNS))
         # What mark_deleted() runs: the image, then its children, all with `image_id` and `now`.
-        self._delete_image = CompiledStatement(engine, _soft_delete(t.images, t.images.c.id, status="deleted"))
+        # Not a protected image, even one protected since the caller read it.
+        self._delete_image = CompiledStatement(engine, _soft_delete(t.images, t.images.c.id, status="deleted")
+                                               .where(t.images.c.protected == sa.false()))
         loc = t.image_locations
         self._live_locations = CompiledStatement(engine, sa.select(loc.c.id, loc.c.value, loc.c.meta_data).where(
             loc.c.image_id == sa.bindparam("image_id"), not_deleted(loc)))
@@ -186,19 +199,32 @@ class ImageRepository:
         remove_properties: Iterable[str] = (),
         tags: list[str] | None = None,
         expect_status: Iterable[str] | None = None,
+        expect: Mapping[str, Any] | None = None,
         add_location: Location | None = None,
+        property_limit: int = -1,
     ) -> bool:
         """Apply changes in one transaction. With expect_status, only while the image is in one of
-        those states (a compare-and-set, so that two workers can never both move an image on)."""
+        those states (a compare-and-set, so that two workers can never both move an image on);
+        with expect, only while these columns still hold these values.
+        LimitReached if the image would have more than property_limit properties (when not
+        negative): the caller counted them before, but another request may have added some since."""
         now = utcnow()
         try:
             with self._write() as conn:
-                result = conn.execute(t.images.update().where(*_live(image_id, expect_status))
+                result = conn.execute(t.images.update().where(*_live(image_id, expect_status), *(
+                    t.images.c[column] == value for column, value in (expect or {}).items()))
                                       .values(**(core or {}), updated_at=now))
                 if result.rowcount != 1:
                     return False
                 self._delete_properties(conn, image_id, set(remove_properties) | set(set_properties or {}))
                 self._insert_properties(conn, image_id, set_properties or {}, now)
+                if set_properties and property_limit >= 0:
+                    # The UPDATE above holds the image's row: no other write to it can come between.
+                    p = t.image_properties
+                    count = conn.execute(sa.select(sa.func.count()).select_from(p).where(
+                        p.c.image_id == image_id, not_deleted(p))).scalar_one()
+                    if count > property_limit:
+                        raise LimitReached(count)
                 self._write_children(conn, image_id, tags, add_location, now)
         except sa.exc.IntegrityError as exc:
             if not set_properties:
@@ -217,16 +243,36 @@ class ImageRepository:
                 image_id=image_id, value=add_location.url, meta_data=json.dumps(add_location.metadata),
                 status=add_location.status, created_at=now, updated_at=now, deleted=False))
 
-    def add_tag(self, image_id: str, tag: str) -> None:
-        now = utcnow()
+    @contextlib.contextmanager
+    def _write_image(self, image_id: str) -> Iterator[sa.Connection]:
+        """A write transaction that first locks the image's row, for writes that look at an
+        image's tags or members before changing them: requests racing on one image then take
+        turns, so each sees what the one before it wrote (the same tag or member is never added
+        twice), and none holds a lock the next one needs to finish first (MariaDB answered
+        simultaneous tag additions with deadlocks). SQLite's writers take turns already.
+        NotFound if the image has been deleted meanwhile."""
         with self._write() as conn:
-            if not self._live_tags(conn, image_id, tag):
+            if conn.execute(_LOCK_IMAGE, {"image_id": image_id}).first() is None:
+                raise NotFound(image_id)
+            yield conn
+
+    def add_tag(self, image_id: str, tag: str, limit: int = -1) -> None:
+        """LimitReached if the image would have more than `limit` tags (when not negative)."""
+        now = utcnow()
+        tg = t.image_tags
+        with self._write_image(image_id) as conn:
+            # Compared here, not in SQL: see _live_tags.
+            tags = list(conn.execute(sa.select(tg.c.value).where(tg.c.image_id == image_id,
+                                                                  not_deleted(tg))).scalars())
+            if tag not in tags:
+                if 0 <= limit < len(tags) + 1:
+                    raise LimitReached(len(tags) + 1)
                 self._insert_tags(conn, image_id, [tag], now)
             conn.execute(t.images.update().where(t.images.c.id == image_id).values(updated_at=now))
 
     def delete_tag(self, image_id: str, tag: str) -> bool:
         tg = t.image_tags
-        with self._write() as conn:
+        with self._write_image(image_id) as conn:
             ids = self._live_tags(conn, image_id, tag)
             if ids:
                 conn.execute(tg.delete().where(tg.c.id.in_(ids)))
@@ -270,7 +316,8 @@ class ImageRepository:
 
     def mark_deleted(self, image_id: str) -> list[Location]:
         """Soft-delete the image as Glance does (the row stays, so its ID is never reused) and
-        return the locations whose data the caller must now remove from the stores."""
+        return the locations whose data the caller must now remove from the stores. NotFound if
+        there is no such live image, or it is protected."""
         values = {"image_id": image_id, "now": utcnow()}
         with self._write_lock.held(), raw_write_transaction(self.engine) as cursor:
             if self._delete_image.execute(cursor, values) != 1:
@@ -281,21 +328,22 @@ class ImageRepository:
                 soft_delete.execute(cursor, values)
         return locations
 
-    def count_members(self, image_id: str) -> int:
-        m = t.image_members
-        with self.engine.begin() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(m).where(
-                m.c.image_id == image_id, not_deleted(m))).scalar_one()
-
     def list_members(self, image_id: str, *, seen_by: str | None = None) -> list[Member]:
         with self.engine.begin() as conn:
             return [_member(r) for r in conn.execute(self._members_select(image_id, seen_by)
                                                      .order_by(t.image_members.c.id))]
 
-    def add_member(self, image_id: str, member: str) -> Member:
+    def add_member(self, image_id: str, member: str, limit: int = -1) -> Member:
+        """LimitReached if the image has `limit` members already (when not negative), before
+        Conflict if `member` is one of them."""
         now = utcnow()
-        with self._write() as conn:
-            existing = conn.execute(self._members_select(image_id).where(t.image_members.c.member == member)).first()
+        m = t.image_members
+        with self._write_image(image_id) as conn:
+            count = conn.execute(sa.select(sa.func.count()).select_from(m).where(
+                m.c.image_id == image_id, not_deleted(m))).scalar_one()
+            if 0 <= limit <= count:
+                raise LimitReached(count + 1)
+            existing = conn.execute(self._members_select(image_id).where(m.c.member == member)).first()
             if existing is not None:
                 raise Conflict(member)
             conn.execute(t.image_members.insert().values(

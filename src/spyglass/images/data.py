@@ -80,8 +80,13 @@ class ImageData:
         store = svc.stores.default
         marker = self.journal.begin(image_id, store_id)
         try:
-            if not svc.repo.update(image_id, core={"status": states.SAVING}, expect_status=[states.QUEUED]):
-                raise Conflict(f"Image {image_id} is no longer queued; another upload may have started.")
+            # The formats the content is inspected against must be the image's until it is active:
+            # they can change only while it is queued (ImageService.update), so not after this.
+            if not svc.repo.update(image_id, core={"status": states.SAVING}, expect_status=[states.QUEUED],
+                                   expect={"disk_format": image.disk_format,
+                                           "container_format": image.container_format}):
+                raise Conflict(f"Image {image_id} is no longer queued as it was read (another upload may "
+                               "have started, or its formats changed); try again.")
             inspector = ContentInspector(
                 image.disk_format, container_format=image.container_format,
                 require_format_match=self.inspection.require_format_match,

@@ -55,12 +55,14 @@ class ImageMembers:
         self._shared_image(ctx, image_id, "add_member", "create")
         check_storable({"member": member_id})
         limit = self.images.quotas.members
-        if 0 <= limit <= self.repo.count_members(image_id):
-            raise QuotaExceeded(f"Maximum number of image members exceeded: maximum {limit}.")
         try:
-            return self.repo.add_member(image_id, member_id)
+            return self.repo.add_member(image_id, member_id, limit)
+        except db.LimitReached:
+            raise QuotaExceeded(f"Maximum number of image members exceeded: maximum {limit}.") from None
         except db.Conflict:
             raise Conflict(f"Member {member_id} already exists for image {image_id}.") from None
+        except db.NotFound:
+            raise NotFound(f"No image found with ID {image_id}") from None
 
     def _member_for_change(self, ctx: RequestContext, image_id: str, member_id: str, rule: str) -> None:
         """As Glance: a membership the caller cannot see is 404 before the policy says who may

@@ -31,7 +31,18 @@ class Quotas:
 
 def _check_quota(what: str, count: int, limit: int) -> None:
     if 0 <= limit < count:
-        raise QuotaExceeded(f"Maximum number of {what} exceeded: attempted {count}, maximum {limit}.")
+        raise _over_quota(what, count, limit)
+
+
+_FORMATS = frozenset({"disk_format", "container_format"})
+
+
+def _formats_fixed(key: str) -> Forbidden:
+    return Forbidden(f"Attribute {key} can be only replaced for a queued image.")
+
+
+def _over_quota(what: str, count: int, limit: int) -> QuotaExceeded:
+    return QuotaExceeded(f"Maximum number of {what} exceeded: attempted {count}, maximum {limit}.")
 
 
 def _name_clash(clash: db.PropertyNameClash) -> Conflict:
@@ -184,8 +195,16 @@ class ImageService:
         before_visibility, before_owner = image.visibility, image.owner
         before_props = dict(image.properties)
         before_tags = list(image.tags)
+        formats_assigned = False
 
         def assign(target: Image, values: dict[str, Any]) -> None:
+            nonlocal formats_assigned
+            for key in _FORMATS.intersection(values):
+                # The content was inspected against the formats it was uploaded with: as Glance,
+                # they are set (even to the same value) only before there is any.
+                if target.status not in (states.QUEUED, states.IMPORTING):
+                    raise _formats_fixed(key)
+                formats_assigned = True
             self._assign(target, values)
             if target.owner != before_owner and not ctx.is_admin:
                 # Refused as the operation is applied, before a later one can fail otherwise.
@@ -202,11 +221,18 @@ class ImageService:
         tags = image.tags if image.tags != before_tags else None
         props.check_storable({**core, **set_props, **({"tags": tags} if tags else {})})
         try:
+            # The quota is counted again as the rows are written: a request racing this one may
+            # have added properties since the image was read.
             updated = self.repo.update(image.id, core=core, set_properties=set_props, remove_properties=removed,
-                                       tags=tags)
+                                       tags=tags, property_limit=self.quotas.properties,
+                                       expect_status=[image.status] if formats_assigned else None)
         except db.PropertyNameClash as clash:
             raise _name_clash(clash) from None
+        except db.LimitReached as reached:
+            raise _over_quota("image properties", reached.count, self.quotas.properties) from None
         if not updated:
+            if formats_assigned and self.repo.get(image_id) is not None:
+                raise _formats_fixed(sorted(_FORMATS.intersection(changed))[0])  # an upload began meanwhile
             raise NotFound(f"No image found with ID {image_id}")
         return self.find_visible(ctx, image_id)
 
@@ -217,6 +243,9 @@ class ImageService:
         try:
             locations = self.repo.mark_deleted(image_id)
         except db.NotFound:
+            again = self.repo.get(image_id)
+            if again is not None and again.protected:  # protected since it was read above
+                raise Forbidden(f"Image {image_id} is protected and cannot be deleted.") from None
             raise NotFound(f"No image found with ID {image_id}") from None
         for location in locations:
             # The row is already deleted, so nothing serves these bytes any more; a failure here
@@ -252,9 +281,18 @@ class ImageService:
         if tag not in image.tags:
             _check_quota("image tags", len(image.tags) + 1, self.quotas.tags)
         props.check_storable({"tag": tag})
-        self.repo.add_tag(image_id, tag)
+        try:
+            self.repo.add_tag(image_id, tag, self.quotas.tags)  # counted again, against races
+        except db.LimitReached as reached:
+            raise _over_quota("image tags", reached.count, self.quotas.tags) from None
+        except db.NotFound:
+            raise NotFound(f"No image found with ID {image_id}") from None
 
     def delete_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         self.authorized(ctx, image_id, "modify_image")
-        if not self.repo.delete_tag(image_id, tag):
+        try:
+            deleted = self.repo.delete_tag(image_id, tag)
+        except db.NotFound:
+            raise NotFound(f"No image found with ID {image_id}") from None
+        if not deleted:
             raise NotFound(f"Tag {tag} not found on image {image_id}")
