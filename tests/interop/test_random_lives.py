@@ -66,6 +66,25 @@ def patch_documents_v20(draw: st.DrawFn) -> str:
     return json.dumps(ops)
 
 
+# One operation with a value of the kind its path takes: most documents drawn above fail on
+# some part, and these reach what a valid change does in each state (a format changed once the
+# image has data, say).
+PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
+    "/name": st.sampled_from(["renamed", None]), "/visibility": st.sampled_from(["private", "shared", "community"]),
+    "/protected": st.booleans(), "/os_hidden": st.booleans(), "/min_ram": st.sampled_from([0, 512]),
+    "/min_disk": st.sampled_from([0, 1]), "/disk_format": st.sampled_from(["raw", "qcow2", "iso"]),
+    "/container_format": st.sampled_from(["bare", "ovf"]), "/tags": st.lists(TAGS, max_size=2),
+    "/color": st.sampled_from(["red", "blue"]), "/os_distro": st.just("cirros"),
+}
+
+
+@st.composite
+def plausible_patches(draw: st.DrawFn) -> str:
+    path = draw(st.sampled_from(sorted(PLAUSIBLE)))
+    op = draw(st.sampled_from(["add", "replace", "remove"] if path in ("/color", "/os_distro") else ["add", "replace"]))
+    return json.dumps([{"op": op, "path": path, **({} if op == "remove" else {"value": draw(PLAUSIBLE[path])})}])
+
+
 PATCH_20 = {"Content-Type": "application/openstack-images-v2.0-json-patch"}
 # Single ranges a client asks for (the forms where Spyglass differs on purpose are left to
 # test_same_answers): within the 2048 bytes of the "raw" upload, past them, and malformed.
@@ -89,6 +108,7 @@ UPLOADS: dict[str, tuple[bytes, dict[str, str]]] = {
 }
 STEPS: st.SearchStrategy[Step] = st.one_of(
     st.builds(lambda who, doc: Step(who, "PATCH", "", doc, tuple(PATCH.items())), WHO, patch_documents()),
+    st.builds(lambda who, doc: Step(who, "PATCH", "", doc, tuple(PATCH.items())), WHO, plausible_patches()),
     st.builds(lambda who, upload: Step(who, "PUT", "/file", upload), WHO, st.sampled_from(list(UPLOADS))),
     st.builds(lambda who, doc: Step(who, "PATCH", "", doc, tuple(PATCH_20.items())), WHO, patch_documents_v20()),
     st.builds(lambda who: Step(who, "GET", "/file"), WHO),
