@@ -195,16 +195,16 @@ class ImageService:
         before_visibility, before_owner = image.visibility, image.owner
         before_props = dict(image.properties)
         before_tags = list(image.tags)
-        formats_assigned = False
+        format_set: str | None = None  # disk_format or container_format, if either is set
 
         def assign(target: Image, values: dict[str, Any]) -> None:
-            nonlocal formats_assigned
+            nonlocal format_set
             for key in _FORMATS.intersection(values):
                 # The content was inspected against the formats it was uploaded with: as Glance,
                 # they are set (even to the same value) only before there is any.
                 if target.status not in (states.QUEUED, states.IMPORTING):
                     raise _formats_fixed(key)
-                formats_assigned = True
+                format_set = key
             self._assign(target, values)
             if target.owner != before_owner and not ctx.is_admin:
                 # Refused as the operation is applied, before a later one can fail otherwise.
@@ -225,14 +225,14 @@ class ImageService:
             # have added properties since the image was read.
             updated = self.repo.update(image.id, core=core, set_properties=set_props, remove_properties=removed,
                                        tags=tags, property_limit=self.quotas.properties,
-                                       expect_status=[image.status] if formats_assigned else None)
+                                       expect_status=[image.status] if format_set else None)
         except db.PropertyNameClash as clash:
             raise _name_clash(clash) from None
         except db.LimitReached as reached:
             raise _over_quota("image properties", reached.count, self.quotas.properties) from None
         if not updated:
-            if formats_assigned and self.repo.get(image_id) is not None:
-                raise _formats_fixed(sorted(_FORMATS.intersection(changed))[0])  # an upload began meanwhile
+            if format_set and self.repo.get(image_id) is not None:
+                raise _formats_fixed(format_set)  # an upload began since the image was read
             raise NotFound(f"No image found with ID {image_id}")
         return self.find_visible(ctx, image_id)
 
