@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from spyglass.db import tables as t
 from spyglass.db.compiled import CompiledStatement
+from spyglass.db.deadlocks import retried
 from spyglass.db.engine import WRITE, raw_write_transaction, write_lock
 from spyglass.db.list_query import (
     ListQuery,
@@ -173,6 +174,7 @@ class ImageRepository:
 
     # -- writing ---------------------------------------------------------------------------------
 
+    @retried
     def create(self, image: Image) -> None:
         now = utcnow()
         image.created_at = image.updated_at = now
@@ -190,6 +192,7 @@ class ImageRepository:
                 raise Conflict(image.id) from exc
             raise PropertyNameClash(", ".join(f"'{name}'" for name in sorted(image.properties))) from exc
 
+    @retried
     def update(
         self,
         image_id: str,
@@ -256,6 +259,7 @@ class ImageRepository:
                 raise NotFound(image_id)
             yield conn
 
+    @retried
     def add_tag(self, image_id: str, tag: str, limit: int = -1) -> None:
         """LimitReached if the image would have more than `limit` tags (when not negative)."""
         now = utcnow()
@@ -270,6 +274,7 @@ class ImageRepository:
                 self._insert_tags(conn, image_id, [tag], now)
             conn.execute(t.images.update().where(t.images.c.id == image_id).values(updated_at=now))
 
+    @retried
     def delete_tag(self, image_id: str, tag: str) -> bool:
         tg = t.image_tags
         with self._write_image(image_id) as conn:
@@ -314,6 +319,7 @@ class ImageRepository:
             tg.c.image_id == image_id, tg.c.value == tag, not_deleted(tg)))
         return [row_id for row_id, value in rows if value == tag]
 
+    @retried
     def mark_deleted(self, image_id: str) -> list[Location]:
         """Soft-delete the image as Glance does (the row stays, so its ID is never reused) and
         return the locations whose data the caller must now remove from the stores. NotFound if
@@ -333,6 +339,7 @@ class ImageRepository:
             return [_member(r) for r in conn.execute(self._members_select(image_id, seen_by)
                                                      .order_by(t.image_members.c.id))]
 
+    @retried
     def add_member(self, image_id: str, member: str, limit: int = -1) -> Member:
         """LimitReached if the image has `limit` members already (when not negative), before
         Conflict if `member` is one of them."""
@@ -351,6 +358,7 @@ class ImageRepository:
                 created_at=now, updated_at=now, deleted=False))
         return Member(image_id=image_id, member=member, status="pending", created_at=now, updated_at=now)
 
+    @retried
     def update_member(self, image_id: str, member: str, status: str) -> Member | None:
         now = utcnow()
         m = t.image_members
@@ -363,6 +371,7 @@ class ImageRepository:
             row = conn.execute(self._members_select(image_id).where(m.c.member == member)).first()
         return _member(row)
 
+    @retried
     def delete_member(self, image_id: str, member: str) -> bool:
         m = t.image_members
         with self._write() as conn:
