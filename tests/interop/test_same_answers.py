@@ -62,6 +62,13 @@ BAD_REQUESTS = [
     ("POST", "/v2/images", '{"prop": 5}', {"Content-Type": "application/json"}),
     ("PATCH", "/v2/images/{image}", '[{"op": "replace", "path": "/status", "value": "active"}]', PATCH),
     ("PATCH", "/v2/images/{image}", '[{"op": "jump", "path": "/name", "value": "x"}]', PATCH),
+    # A visibility's policy is asked of each operation giving it, before anything else is checked.
+    ("PATCH", "/v2/images/{image}", '[{"add": "/visibility", "value": "public"}]',
+     {"Content-Type": "application/openstack-images-v2.0-json-patch"}),
+    ("PATCH", "/v2/images/{image}", '[{"op": "replace", "path": "/visibility", "value": "public"}, '
+                                    '{"op": "replace", "path": "/visibility", "value": "private"}]', PATCH),
+    ("PATCH", "/v2/images/{image}", '[{"op": "replace", "path": "/visibility", "value": "public"}, '
+                                    '{"op": "replace", "path": "/nope", "value": "x"}]', PATCH),
     ("PATCH", "/v2/images/{image}", '[{"op": "remove", "path": "/nonexistent"}]', PATCH),
     ("PATCH", "/v2/images/{image}", '[{"op": "add", "path": "/min_ram", "value": -5}]', PATCH),
     ("PATCH", "/v2/images/{image}", '{"op": "add"}', PATCH),

@@ -101,9 +101,11 @@ def parse_patch(body: Any, version: str, formats: props.Formats) -> list[PatchOp
     return ops
 
 
-def apply_patch(image: Image, ops: list[PatchOp],
-                assign: Callable[[Image, dict[str, Any]], None]) -> set[str]:
-    """Apply the operations to `image` in order; returns the core attributes touched."""
+def apply_patch(image: Image, ops: list[PatchOp], assign: Callable[[Image, dict[str, Any]], None],
+                check: Callable[[Image, str, Any], None]) -> set[str]:
+    """Apply the operations to `image` in order; returns the core attributes touched. `check`
+    sees each add or replace first (the image as the operations before it left it, the key and
+    the value), as Glance checks a change's policy before whether its path exists."""
     changed: set[str] = set()
     for op in ops:
         if op.key == "locations":
@@ -118,6 +120,7 @@ def apply_patch(image: Image, ops: list[PatchOp],
                 raise Conflict(f"Property {op.key} does not exist.")
             del image.properties[op.key]
             continue
+        check(image, op.key, op.value)
         exists = is_core or op.key in image.properties  # a core attribute always exists
         if op.op == "replace" and not exists:
             raise Conflict(f"Property {op.key} does not exist.")

@@ -135,7 +135,7 @@ class ImageService:
         if image.owner != ctx.project_id and not ctx.is_admin:
             raise Forbidden(f"You are not permitted to create images owned by '{image.owner}'.")
         self.policy.enforce("add_image", ctx, {"owner": image.owner, "visibility": image.visibility})
-        self._check_visibility_policy(ctx, image)
+        self._check_visibility_policy(ctx, image, image.visibility)
         _check_quota("image properties", len(image.properties), self.quotas.properties)
         _check_quota("image tags", len(image.tags), self.quotas.tags)
         props.check_storable({**{key: getattr(image, key) for key in props.WRITABLE_CORE}, **image.properties})
@@ -163,11 +163,12 @@ class ImageService:
             else:
                 image.properties[key] = value
 
-    def _check_visibility_policy(self, ctx: RequestContext, image: Image) -> None:
+    def _check_visibility_policy(self, ctx: RequestContext, image: Image, visibility: str) -> None:
+        """May the caller give `image` this visibility (even the one it has, as Glance asks)?"""
         target = {"owner": image.owner, "visibility": image.visibility}
-        if image.visibility == "public":
+        if visibility == "public":
             self.policy.enforce("publicize_image", ctx, target)
-        elif image.visibility == "community":
+        elif visibility == "community":
             self.policy.enforce("communitize_image", ctx, target)
 
     def list(self, ctx: RequestContext, params: Sequence[tuple[str, str]]) -> tuple[list[Image], int]:
@@ -192,7 +193,7 @@ class ImageService:
 
     def update(self, ctx: RequestContext, image_id: str, ops: list[PatchOp]) -> Image:
         image = self.authorized(ctx, image_id, "modify_image")
-        before_visibility, before_owner = image.visibility, image.owner
+        before_owner = image.owner
         before_props = dict(image.properties)
         before_tags = list(image.tags)
         format_set: str | None = None  # disk_format or container_format, if either is set
@@ -210,9 +211,11 @@ class ImageService:
                 # Refused as the operation is applied, before a later one can fail otherwise.
                 raise Forbidden("Only an administrator may change an image's owner.")
 
-        changed = apply_patch(image, ops, assign)
-        if image.visibility != before_visibility:
-            self._check_visibility_policy(ctx, image)
+        def check(target: Image, key: str, value: Any) -> None:
+            if key == "visibility":
+                self._check_visibility_policy(ctx, target, value)
+
+        changed = apply_patch(image, ops, assign, check)
         _check_quota("image properties", len(image.properties), self.quotas.properties)
         _check_quota("image tags", len(image.tags), self.quotas.tags)
         core = {k: getattr(image, k) for k in changed if k in props.WRITABLE_CORE and k != "tags"}
