@@ -14,6 +14,22 @@ from spyglass.db import tables as t
 from spyglass.db.compiled import CompiledStatement
 from spyglass.db.deadlocks import retried
 from spyglass.db.engine import WRITE, raw_write_transaction, write_lock
+from spyglass.db.image_rows import (
+    CHILDREN,
+    IMAGE_COLUMNS,
+    IMAGE_KEYS,
+    LOCK_IMAGE,
+    PROPERTY_COLUMNS,
+    TAG_COLUMNS,
+    add_child,
+    get_with_children,
+    image_from_row,
+    insert_statement,
+    member_from_row,
+    property_rows,
+    soft_delete,
+    tag_rows,
+)
 from spyglass.db.list_query import (
     ListQuery,
     after,
@@ -56,67 +72,26 @@ class PropertyNameClash(Exception):
         self.name, self.existing = name, existing
 
 
-def _children_union(image_ids: Any) -> sa.CompoundSelect[Any]:
-    """Properties, tags and locations of the images whose id matches `image_ids` (a condition
-    builder) as one UNION ALL: a row per child, its kind first."""
-    text_null = sa.cast(sa.null(), sa.Text)
-    p, tg, loc = t.image_properties, t.image_tags, t.image_locations
-    return sa.union_all(
-        sa.select(p.c.image_id, sa.literal_column(str(_PROPERTY)).label("kind"), p.c.id.label("child_id"),
-                  sa.cast(p.c.name, sa.Text).label("first"), sa.cast(p.c.value, sa.Text).label("second"),
-                  text_null.label("third"))
-        .where(image_ids(p.c.image_id), not_deleted(p)),
-        sa.select(tg.c.image_id, sa.literal_column(str(_TAG)), tg.c.id, sa.cast(tg.c.value, sa.Text),
-                  text_null, text_null)
-        .where(image_ids(tg.c.image_id), not_deleted(tg)),
-        sa.select(loc.c.image_id, sa.literal_column(str(_LOCATION)), loc.c.id, sa.cast(loc.c.value, sa.Text),
-                  sa.cast(loc.c.meta_data, sa.Text), sa.cast(loc.c.status, sa.Text))
-        .where(image_ids(loc.c.image_id), not_deleted(loc)),
-    )
-
-
-def _get_with_children() -> sa.Select[Any]:
-    """One live image and its children in one statement (one snapshot, one round trip): the image's
-    columns on every row, then a child's; a single row with NULL children when it has none."""
-    children = _children_union(lambda column: column == sa.bindparam("id")).subquery()
-    return (sa.select(t.images, children.c.kind, children.c.child_id, children.c.first, children.c.second,
-                      children.c.third)
-            .select_from(t.images.outerjoin(children, sa.true()))
-            .where(t.images.c.id == sa.bindparam("id"), not_deleted(t.images))
-            .order_by(children.c.kind, children.c.child_id))
-
-
-_PROPERTY, _TAG, _LOCATION = 0, 1, 2
-# A set of images' children, ordered as _hydrate expects. Built once: executing a prepared
-# statement is much cheaper than building one.
-_CHILDREN = (_children_union(lambda column: column.in_(sa.bindparam("ids", expanding=True)))
-             .order_by(sa.literal_column("kind"), sa.literal_column("child_id")))
-_IMAGE_KEYS = tuple(t.images.c.keys())  # the leading columns of a _get_with_children row
-_IMAGE_COLUMNS = len(_IMAGE_KEYS)
-_LOCK_IMAGE = (sa.select(t.images.c.id).where(t.images.c.id == sa.bindparam("image_id"), not_deleted(t.images))
-               .with_for_update())
-
-
 class ImageRepository:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(**{WRITE: True})
         self._write_lock = write_lock(engine)
-        self._get = CompiledStatement(engine, _get_with_children())
+        self._get = CompiledStatement(engine, get_with_children())
         # What create() inserts; the rows it passes have these keys.
-        self._insert_image = CompiledStatement(engine, _insert(t.images, [*CORE_ATTRIBUTES, "deleted"]))
-        self._insert_property = CompiledStatement(engine, _insert(t.image_properties, _PROPERTY_COLUMNS))
-        self._insert_tag = CompiledStatement(engine, _insert(t.image_tags, _TAG_COLUMNS))
+        self._insert_image = CompiledStatement(engine, insert_statement(t.images, [*CORE_ATTRIBUTES, "deleted"]))
+        self._insert_property = CompiledStatement(engine, insert_statement(t.image_properties, PROPERTY_COLUMNS))
+        self._insert_tag = CompiledStatement(engine, insert_statement(t.image_tags, TAG_COLUMNS))
         # What mark_deleted() runs: the image, then its children, all with `image_id` and `now`.
         # Not a protected image, even one protected since the caller read it.
-        self._delete_image = CompiledStatement(engine, _soft_delete(t.images, t.images.c.id, status="deleted")
+        self._delete_image = CompiledStatement(engine, soft_delete(t.images, t.images.c.id, status="deleted")
                                                .where(t.images.c.protected == sa.false()))
         loc = t.image_locations
         self._live_locations = CompiledStatement(engine, sa.select(loc.c.id, loc.c.value, loc.c.meta_data).where(
             loc.c.image_id == sa.bindparam("image_id"), not_deleted(loc)))
         self._delete_children = [
-            CompiledStatement(engine, _soft_delete(loc, loc.c.image_id, status="deleted")),
-            *(CompiledStatement(engine, _soft_delete(table, table.c.image_id))
+            CompiledStatement(engine, soft_delete(loc, loc.c.image_id, status="deleted")),
+            *(CompiledStatement(engine, soft_delete(table, table.c.image_id))
               for table in (t.image_properties, t.image_tags, t.image_members))]
 
     @contextlib.contextmanager
@@ -130,11 +105,11 @@ class ImageRepository:
         rows = self._get.rows({"id": image_id})
         if not rows:
             return None
-        image = _image(dict(zip(_IMAGE_KEYS, rows[0][:_IMAGE_COLUMNS])))
+        image = image_from_row(dict(zip(IMAGE_KEYS, rows[0][:IMAGE_COLUMNS])))
         for row in rows:
-            kind, child_id, first, second, third = row[_IMAGE_COLUMNS:]
+            kind, child_id, first, second, third = row[IMAGE_COLUMNS:]
             if kind is not None:
-                _add_child(image, kind, child_id, first, second, third)
+                add_child(image, kind, child_id, first, second, third)
         return image
 
     def member_of(self, image_id: str, project_id: str | None, *, seen_by: str | None = None) -> Member | None:
@@ -143,7 +118,7 @@ class ImageRepository:
         with self.engine.begin() as conn:
             row = conn.execute(self._members_select(image_id, seen_by).where(
                 t.image_members.c.member == project_id)).first()
-        return _member(row) if row else None
+        return member_from_row(row) if row else None
 
     def list(self, q: ListQuery, marker: Image | None = None) -> list[Image]:
         """`marker`: the image q.marker names, if the caller has read it already (spares a query)."""
@@ -164,12 +139,12 @@ class ImageRepository:
 
     def _hydrate(self, conn: sa.Connection, rows: Sequence[sa.Row[Any]]) -> list[Image]:
         """Build images with their properties, tags and locations in one query, not three per image."""
-        images = [_image(row._mapping) for row in rows]
+        images = [image_from_row(row._mapping) for row in rows]
         if not images:
             return images
         by_id = {image.id: image for image in images}
-        for image_id, kind, child_id, first, second, third in conn.execute(_CHILDREN, {"ids": list(by_id)}):
-            _add_child(by_id[image_id], kind, child_id, first, second, third)
+        for image_id, kind, child_id, first, second, third in conn.execute(CHILDREN, {"ids": list(by_id)}):
+            add_child(by_id[image_id], kind, child_id, first, second, third)
         return images
 
     # -- writing ---------------------------------------------------------------------------------
@@ -183,8 +158,8 @@ class ImageRepository:
         try:
             with self._write_lock.held(), raw_write_transaction(self.engine) as cursor:
                 self._insert_image.execute_many(cursor, [values])
-                self._insert_property.execute_many(cursor, _property_rows(image.id, image.properties, now))
-                self._insert_tag.execute_many(cursor, _tag_rows(image.id, image.tags, now))
+                self._insert_property.execute_many(cursor, property_rows(image.id, image.properties, now))
+                self._insert_tag.execute_many(cursor, tag_rows(image.id, image.tags, now))
         except self.engine.dialect.dbapi.IntegrityError as exc:
             with self.engine.connect() as conn:
                 taken = conn.execute(sa.select(t.images.c.id).where(t.images.c.id == image.id)).first()
@@ -255,7 +230,7 @@ class ImageRepository:
         simultaneous tag additions with deadlocks). SQLite's writers take turns already.
         NotFound if the image has been deleted meanwhile."""
         with self._write() as conn:
-            if conn.execute(_LOCK_IMAGE, {"image_id": image_id}).first() is None:
+            if conn.execute(LOCK_IMAGE, {"image_id": image_id}).first() is None:
                 raise NotFound(image_id)
             yield conn
 
@@ -336,7 +311,7 @@ class ImageRepository:
 
     def list_members(self, image_id: str, *, seen_by: str | None = None) -> list[Member]:
         with self.engine.begin() as conn:
-            return [_member(r) for r in conn.execute(self._members_select(image_id, seen_by)
+            return [member_from_row(r) for r in conn.execute(self._members_select(image_id, seen_by)
                                                      .order_by(t.image_members.c.id))]
 
     @retried
@@ -369,7 +344,7 @@ class ImageRepository:
             if result.rowcount != 1:
                 return None
             row = conn.execute(self._members_select(image_id).where(m.c.member == member)).first()
-        return _member(row)
+        return member_from_row(row)
 
     @retried
     def delete_member(self, image_id: str, member: str) -> bool:
@@ -393,42 +368,15 @@ class ImageRepository:
 
     @staticmethod
     def _insert_properties(conn: sa.Connection, image_id: str, props: dict[str, str], now: datetime) -> None:
-        rows = _property_rows(image_id, props, now)
+        rows = property_rows(image_id, props, now)
         if rows:
             conn.execute(t.image_properties.insert(), rows)
 
     @staticmethod
     def _insert_tags(conn: sa.Connection, image_id: str, tags: Iterable[str], now: datetime) -> None:
-        rows = _tag_rows(image_id, tags, now)
+        rows = tag_rows(image_id, tags, now)
         if rows:
             conn.execute(t.image_tags.insert(), rows)
-
-
-_PROPERTY_COLUMNS = ("image_id", "name", "value", "created_at", "updated_at", "deleted")
-_TAG_COLUMNS = ("image_id", "value", "created_at", "updated_at", "deleted")
-
-
-def _property_rows(image_id: str, props: dict[str, str], now: datetime) -> list[dict[str, Any]]:
-    return [{"image_id": image_id, "name": k, "value": v, "created_at": now, "updated_at": now, "deleted": False}
-            for k, v in props.items()]
-
-
-def _tag_rows(image_id: str, tags: Iterable[str], now: datetime) -> list[dict[str, Any]]:
-    return [{"image_id": image_id, "value": tag, "created_at": now, "updated_at": now, "deleted": False}
-            for tag in dict.fromkeys(tags)]
-
-
-def _soft_delete(table: sa.Table, key: sa.Column[Any], **also: Any) -> sa.Update:
-    """Mark the live rows whose `key` is the bind parameter `image_id` deleted at `now`."""
-    now = sa.bindparam("now")
-    return (table.update().where(key == sa.bindparam("image_id"), not_deleted(table))
-            .values(deleted=True, deleted_at=now, updated_at=now, **also))
-
-
-def _insert(table: sa.Table, columns: Iterable[str]) -> sa.Insert:
-    """An INSERT of these columns, each a bind parameter named after its column."""
-    return table.insert().values({name: sa.bindparam(name) for name in columns})
-
 
 def _live(image_id: str, expect_status: Iterable[str] | None) -> list[Any]:
     """WHERE clauses for the image while it is not deleted (and, optionally, in one of the states)."""
@@ -436,23 +384,3 @@ def _live(image_id: str, expect_status: Iterable[str] | None) -> list[Any]:
     if expect_status is not None:
         where.append(t.images.c.status.in_(list(expect_status)))
     return where
-
-
-def _image(columns: Any) -> Image:
-    return Image(**{name: columns[name] for name in CORE_ATTRIBUTES})
-
-
-def _add_child(image: Image, kind: int, child_id: int, first: str, second: str | None,
-               third: str | None) -> None:
-    if kind == _PROPERTY:
-        image.properties[first] = second if second is not None else ""
-    elif kind == _TAG:
-        if first not in image.tags:
-            image.tags.append(first)
-    else:
-        image.locations.append(Location(url=first, metadata=json.loads(second or "{}"), status=third, id=child_id))
-
-
-def _member(row: sa.Row[Any]) -> Member:
-    return Member(image_id=row.image_id, member=row.member, status=row.status, created_at=row.created_at,
-                  updated_at=row.updated_at or row.created_at, can_share=bool(row.can_share))
