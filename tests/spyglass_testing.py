@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,19 +117,12 @@ class SpyglassServer:
         self.process = subprocess.Popen(
             [*SPYGLASS, "serve", *self._args(), "--bind", f"{HOST}:{self.port}"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=limit_files)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"spyglass serve exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if requests.get(f"{self.url}/healthcheck", timeout=2).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(f"spyglass serve did not become healthy in {timeout}s:\n{self.log()}")
-            time.sleep(0.1)
+        try:
+            wait_healthy(self.process, self.url, timeout, self.log)
+        except RuntimeError:
+            self.kill()
+            raise
+        return self
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -172,6 +166,23 @@ class SpyglassServer:
 
         s.request = request  # type: ignore[method-assign]
         return s
+
+
+def wait_healthy(process: subprocess.Popen[bytes], url: str, timeout: float, log: Callable[[], str]) -> None:
+    """Until the server at `url` answers its health check; RuntimeError (with its log) if it
+    exits first or is not healthy within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}:\n{log()}")
+        try:
+            if requests.get(f"{url}/healthcheck", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not become healthy in {timeout}s:\n{log()}")
+        time.sleep(0.1)
 
 
 def make_server(base: Path, options: dict[str, object] | None = None,

@@ -6,12 +6,11 @@ import hashlib
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import requests
 
-from spyglass_testing import HOST, free_port
+from spyglass_testing import HOST, free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 180  # the script checks the virtualenv with pip first
@@ -22,18 +21,12 @@ def _serve(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         process = subprocess.Popen([str(ROOT / "scripts" / "serve"), "--bind", f"{HOST}:{port}"],
                                    cwd="/", env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"scripts/serve exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(f"http://{HOST}:{port}/healthcheck", timeout=2).status_code == 200:
-                return process
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise AssertionError(f"scripts/serve did not become healthy in {START_TIMEOUT}s:\n{log.read_text()}")
+    try:
+        wait_healthy(process, f"http://{HOST}:{port}", START_TIMEOUT, log.read_text)
+    except RuntimeError:
+        process.kill()
+        raise
+    return process
 
 
 def _stop(process: subprocess.Popen[bytes]) -> int:
