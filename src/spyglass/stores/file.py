@@ -38,6 +38,14 @@ def _open_directory_for(directory: Path, file_mode: int) -> None:
         directory.chmod(wanted)
 
 
+def _sync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class FileReader:
     def __init__(self, path: Path, offset: int, length: int | None, chunk_size: int) -> None:
         try:
@@ -101,6 +109,9 @@ class FilesystemStore:
             finally:
                 out.close()
             os.replace(partial, final)
+            # And so must the rename: after a power cut, the file must still be under the name
+            # the active image's location gives, not back under its partial name.
+            _sync_directory(self.directory)
         except OSError as exc:
             partial.unlink(missing_ok=True)
             raise StoreError(f"filesystem store failed: {exc.strerror}") from exc
