@@ -174,6 +174,25 @@ def syscall_trace(pids: list[int], directory: Path, syscalls: str,
     result.text = trace.read_text()
 
 
+def whole_calls(trace: str) -> list[str]:
+    """strace's lines with each call another thread interrupted made whole again: strace writes
+    it as "PID  fsync(15 <unfinished ...>" and, lines later, "PID  <... fsync resumed>) = 0"."""
+    calls: list[str] = []
+    pending: dict[str, int] = {}  # pid -> index in calls of its unfinished call
+    for line in trace.splitlines():
+        pid, _, call = line.strip().partition(" ")
+        call = call.strip()
+        resumed = re.match(r"<\.\.\. \w+ resumed>(.*)", call)
+        if resumed and pid in pending:
+            calls[pending.pop(pid)] += resumed.group(1)
+        elif call.endswith(" <unfinished ...>"):
+            pending[pid] = len(calls)
+            calls.append(call[:-len(" <unfinished ...>")])
+        else:
+            calls.append(call)
+    return calls
+
+
 @contextlib.contextmanager
 def sendfile_trace(pids: list[int], directory: Path, expected_calls: int) -> Iterator[SendfileCalls]:
     """(offset, count) of each sendfile(2) call the processes make while the block runs."""

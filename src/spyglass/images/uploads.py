@@ -12,6 +12,7 @@ import os
 import uuid
 from pathlib import Path
 
+from spyglass import durable
 from spyglass.db.repo import ImageRepository
 from spyglass.images import states
 from spyglass.stores.registry import StoreRegistry
@@ -40,9 +41,9 @@ class UploadJournal:
         """Record an upload about to start; returns the marker that end() removes. Each upload has
         its own marker, so a second, refused upload of the same image cannot remove the first's."""
         marker = self.directory / f"{image_id}.{uuid.uuid4().hex}"
-        tmp = marker.with_name(marker.name + ".tmp")
-        tmp.write_text(f"{_process_identity(os.getpid())} {store_id}\n")
-        os.replace(tmp, marker)
+        # On disk before the image is saving: after a power cut, the image this marker names is
+        # put back in queued at the next start, not left saving for good.
+        durable.write_text(marker, f"{_process_identity(os.getpid())} {store_id}\n")
         return marker
 
     def end(self, marker: Path) -> None:

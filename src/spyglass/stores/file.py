@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
+from spyglass import durable
 from spyglass.stores import pipeline
 from spyglass.stores.base import DataNotFound, StoreConfigError, StoredData, StoreError
 from spyglass.stores.direct_file import UploadFile
@@ -36,14 +37,6 @@ def _open_directory_for(directory: Path, file_mode: int) -> None:
         wanted |= stat.S_IXOTH
     if wanted != current:
         directory.chmod(wanted)
-
-
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class FileReader:
@@ -111,7 +104,7 @@ class FilesystemStore:
             os.replace(partial, final)
             # And so must the rename: after a power cut, the file must still be under the name
             # the active image's location gives, not back under its partial name.
-            _sync_directory(self.directory)
+            durable.sync_directory(self.directory)
         except OSError as exc:
             partial.unlink(missing_ok=True)
             raise StoreError(f"filesystem store failed: {exc.strerror}") from exc
