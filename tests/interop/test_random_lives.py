@@ -115,6 +115,7 @@ STEPS: st.SearchStrategy[Step] = st.one_of(
     st.builds(lambda who, byte_range: Step(who, "GET", "/file", headers=(("Range", byte_range),)), WHO,
               st.sampled_from(RANGES)),
     st.builds(lambda who: Step(who, "GET", "/members"), WHO),
+    st.builds(lambda who, other: Step(who, "GET", f"/members/{other}"), WHO, OTHERS),
     st.builds(lambda who, action: Step(who, "POST", f"/actions/{action}"), WHO,
               st.sampled_from(["deactivate", "reactivate"])),
     st.builds(lambda who, method, tag: Step(who, method, f"/tags/{tag}"), WHO, st.sampled_from(["PUT", "DELETE"]),
@@ -182,6 +183,8 @@ class Life:
         if step.method == "GET" and resp.status_code < 300:
             if step.path == "/members":  # who and in which state; the IDs and times name this copy
                 return resp.status_code, sorted((m["member_id"], m["status"]) for m in resp.json()["members"])
+            if step.path.startswith("/members/"):
+                return resp.status_code, (resp.json()["member_id"], resp.json()["status"])
             return resp.status_code, resp.content
         return resp.status_code, None
 

@@ -17,6 +17,7 @@ from glance_pair import (
     normalized,
     patch,
     statuses_of_both,
+    upload,
 )
 from sample_images import qcow2, raw
 
@@ -381,6 +382,29 @@ def test_members_of_an_image_without_an_owner(pair: Pair) -> None:
                           if resp.request.method == "GET" else None) for resp in steps]
     assert results["spyglass"] == results["glance"]
     assert results["spyglass"][2:6] == [(200, [member.project]), (200, []), (200, []), (200, [member.project])]
+
+
+@pytest.mark.parametrize("visibility", ["private", "shared", "community", "public"])
+def test_an_image_whose_owner_was_cleared(pair: Pair, visibility: str) -> None:
+    """An admin cleared an image's owner: what another project may then do with it follows its
+    visibility (a private one is an admin's alone, and not found by anyone else), the same from
+    both; and one membership of an image that is not shared is not found (never refused)."""
+    admin, other = identity(ADMIN_ROLES), identity()
+    results = {}
+    for name in ("spyglass", "glance"):
+        adm, oth = getattr(pair, name)(admin), getattr(pair, name)(other)
+        image = create(adm, name="cleared", visibility=visibility)["id"]
+        upload(adm, image, raw(100))
+        assert patch(adm, image, '{"op": "replace", "path": "/owner", "value": null}').status_code == 200
+        url = f"/v2/images/{image}"
+        steps = [oth.get(url), oth.get(f"{url}/file"), oth.get(f"{url}/members"),
+                 oth.get(f"{url}/members/{other.project}"), adm.get(f"{url}/members/{other.project}"),
+                 oth.post(f"{url}/members", json={"member": other.project}),
+                 patch(oth, image, '{"op": "replace", "path": "/name", "value": "taken"}'),
+                 oth.put(f"{url}/tags/mine"), oth.delete(url), adm.get(url)]
+        results[name] = [resp.status_code for resp in steps]
+    assert results["spyglass"] == results["glance"]
+    assert results["spyglass"][0] == (404 if visibility == "private" else 200)
 
 
 def test_a_member_added_in_other_capitals(pair: Pair) -> None:

@@ -18,14 +18,16 @@ class ImageMembers:
 
     def _shared_image(self, ctx: RequestContext, image_id: str, rule: str, action: str = "access") -> Image:
         """The image, if the caller may see it, it is shared, and `rule` allows the action on it."""
-        image, target = self._visible_image(ctx, image_id)
-        _require_shared(image, action)
+        image, target = self._visible_shared_image(ctx, image_id, action)
         self.images.enforce_on_image(rule, ctx, image, target)
         return image
 
-    def _visible_image(self, ctx: RequestContext, image_id: str) -> tuple[Image, dict[str, Any]]:
-        # Glance asks get_image before any rule about members: a caller it refuses gets 404.
+    def _visible_shared_image(self, ctx: RequestContext, image_id: str,
+                              action: str) -> tuple[Image, dict[str, Any]]:
+        # In Glance's order: an image not found is 404, then one that is not shared 403, then
+        # get_image is asked before any rule about members (a caller it refuses gets 404).
         image, target = self.images.find_with_target(ctx, image_id)
+        _require_shared(image, action)
         self.images.enforce_on_image("get_image", ctx, image, target)
         return image, target
 
@@ -36,7 +38,12 @@ class ImageMembers:
         return self.repo.list_members(image_id, seen_by=_seen_by(ctx))
 
     def get(self, ctx: RequestContext, image_id: str, member_id: str) -> Member:
-        image = self._shared_image(ctx, image_id, "get_member")
+        try:
+            image = self._shared_image(ctx, image_id, "get_member")
+        except Forbidden as refused:
+            # As Glance: reading one membership is never refused, only not found, so that the
+            # answer tells nothing about the image.
+            raise NotFound(str(refused)) from None
         return self._visible_member(ctx, image, member_id)
 
     def _visible_member(self, ctx: RequestContext, image: Image, member_id: str) -> Member:
@@ -67,8 +74,7 @@ class ImageMembers:
     def _member_for_change(self, ctx: RequestContext, image_id: str, member_id: str, rule: str) -> None:
         """As Glance: a membership the caller cannot see is 404 before the policy says who may
         change it (by default the member answers, the owner removes)."""
-        image, target = self._visible_image(ctx, image_id)
-        _require_shared(image, "access")
+        image, target = self._visible_shared_image(ctx, image_id, "access")
         self._visible_member(ctx, image, member_id)
         # The target names the caller as the member (as Glance's does), not the URL's member: whose
         # membership it is was settled by the look-up above.

@@ -20,6 +20,11 @@ ADMIN = "role:admin"
 PROJECT_MEMBER = "role:member and project_id:%(owner)s"
 ADMIN_OR_OWNER_MEMBER = f"{ADMIN} or ({PROJECT_MEMBER})"
 ADMIN_OR_READER = f"{ADMIN} or role:reader"
+# Whom an image is for: its project, a project it is shared with, or anyone if it is public,
+# community or shared (where the membership itself is checked in the database). An image whose
+# owner was cleared is then an admin's alone unless it is one of those visibilities, as in Glance.
+_IMAGE_IS_FOR = ("(project_id:%(project_id)s or project_id:%(member_id)s or 'community':%(visibility)s "
+                 "or 'public':%(visibility)s or 'shared':%(visibility)s)")
 ADMIN_OR_OWNER_OR_MEMBER_READER = (
     f"{ADMIN} or (role:reader and (project_id:%(owner)s or project_id:%(member_id)s))"
 )
@@ -28,14 +33,14 @@ _RULES: list[tuple[str, str, str]] = [
     ("context_is_admin", ADMIN, "Grants the administrator's view of every image."),
     ("default", ADMIN, "Rule for anything no other rule names."),
     ("add_image", ADMIN_OR_OWNER_MEMBER, "Create an image."),
-    ("get_image", ADMIN_OR_READER, "Show an image."),
+    ("get_image", f"{ADMIN} or (role:reader and {_IMAGE_IS_FOR})", "Show an image."),
     ("get_images", ADMIN_OR_READER, "List images."),
     ("modify_image", ADMIN_OR_OWNER_MEMBER, "Update an image."),
     ("delete_image", ADMIN_OR_OWNER_MEMBER, "Delete an image."),
     ("publicize_image", ADMIN, "Make an image public."),
     ("communitize_image", ADMIN_OR_OWNER_MEMBER, "Make an image community."),
     ("upload_image", ADMIN_OR_OWNER_MEMBER, "Upload image data."),
-    ("download_image", f"{ADMIN} or role:member", "Download image data."),
+    ("download_image", f"{ADMIN} or (role:member and {_IMAGE_IS_FOR})", "Download image data."),
     ("deactivate", ADMIN_OR_OWNER_MEMBER, "Deactivate an image."),
     ("reactivate", ADMIN_OR_OWNER_MEMBER, "Reactivate an image."),
     ("add_member", ADMIN_OR_OWNER_MEMBER, "Share an image with a project."),

@@ -74,8 +74,9 @@ class ImageService:
         return found.member if found else None
 
     def _can_see(self, ctx: RequestContext, image: Image, member: str | None) -> bool:
-        # An image without an owner (an admin may clear it) is anyone's to read, as in Glance;
-        # listings still show it only to admins.
+        # An image without an owner (an admin may clear it) is not hidden here, as in Glance's
+        # database layer; the get_image policy then shows it as its visibility says (a private
+        # one to admins only). Listings show it only to admins.
         return (ctx.is_admin or image.visibility in ("public", "community") or member is not None
                 or image.owner is None or image.owner == ctx.project_id)
 
