@@ -231,6 +231,13 @@ def fill_every_kind(writer: dict[str, requests.Session], admin: requests.Session
     assert own.put(f"/v2/images/{edited['id']}/tags/added-tag").status_code == 204
     ids["edited"] = edited["id"]
 
+    # Images an admin has taken the owner from: what others see of them follows their visibility.
+    for kind, visibility in (("ownerless", "private"), ("ownerless-shared", "shared")):
+        ids[kind] = create(own, name=f"{tag}-{kind}", tags=[tag], visibility=visibility)["id"]
+        resp = admin.patch(f"/v2/images/{ids[kind]}", headers=PATCH,
+                           data='[{"op": "replace", "path": "/owner", "value": null}]')
+        assert resp.status_code == 200, resp.text
+
     gone = create(own, name=f"{tag}-deleted", tags=[tag], prop="x")
     upload(own, gone["id"], raw(2048))
     assert own.delete(f"/v2/images/{gone['id']}").status_code == 204

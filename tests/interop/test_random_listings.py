@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 LISTINGS = int(os.environ.get("SPYGLASS_RANDOM_LISTINGS", "0"))
 KINDS = ["public", "private", "community", "hidden", "protected", "queued", "shared", "qcow2", "deactivated",
-         "edited", "deleted"]
+         "ownerless", "ownerless-shared", "edited", "deleted"]
 TIMES = ["2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z", "2000-01-01", "yesterday", ""]
 
 
