@@ -17,7 +17,10 @@ class Forbidden(ImageServiceError):
 
 
 class NotFound(ImageServiceError):
-    pass
+    @classmethod
+    def image(cls, image_id: str) -> NotFound:
+        """The one way an image that is not there (or not the caller's to see) is reported."""
+        return cls(f"No image found with ID {image_id}")
 
 
 class Conflict(ImageServiceError):

@@ -69,7 +69,7 @@ class ImageMembers:
         except db.Conflict:
             raise Conflict(f"Member {member_id} already exists for image {image_id}.") from None
         except db.NotFound:
-            raise NotFound(f"No image found with ID {image_id}") from None
+            raise NotFound.image(image_id) from None
 
     def _member_for_change(self, ctx: RequestContext, image_id: str, member_id: str, rule: str) -> None:
         """As Glance: a membership the caller cannot see is 404 before the policy says who may

@@ -88,7 +88,7 @@ class ImageService:
         image = self.repo.get(image_id)
         member = self._member(ctx, image) if image is not None else None
         if image is None or not self._can_see(ctx, image, member):
-            raise NotFound(f"No image found with ID {image_id}")
+            raise NotFound.image(image_id)
         # As in Glance's target, whoever reads a shared image without owning it reads it as a
         # member (to them it is one: they found it). It decides where the caller can see the
         # image without a membership: an admin, or anyone for an image without an owner.
@@ -112,7 +112,7 @@ class ImageService:
         if self.policy.allowed(rule, ctx, target):
             return
         if rule == "get_image" or not self.policy.allowed("get_image", ctx, target):
-            raise NotFound(f"No image found with ID {image.id}")
+            raise NotFound.image(image.id)
         self.policy.enforce(rule, ctx, target)  # raises Forbidden with the rule's name
 
     def get(self, ctx: RequestContext, image_id: str) -> Image:
@@ -237,20 +237,19 @@ class ImageService:
         if not updated:
             if format_set and self.repo.get(image_id) is not None:
                 raise _formats_fixed(format_set)  # an upload began since the image was read
-            raise NotFound(f"No image found with ID {image_id}")
+            raise NotFound.image(image_id)
         return self.find_visible(ctx, image_id)
 
     def delete(self, ctx: RequestContext, image_id: str) -> None:
-        image = self.authorized(ctx, image_id, "delete_image")
-        if image.protected:
-            raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+        self.authorized(ctx, image_id, "delete_image")
         try:
+            # Refused by the database for a protected image, even one protected since it was read.
             locations = self.repo.mark_deleted(image_id)
         except db.NotFound:
             again = self.repo.get(image_id)
-            if again is not None and again.protected:  # protected since it was read above
+            if again is not None and again.protected:
                 raise Forbidden(f"Image {image_id} is protected and cannot be deleted.") from None
-            raise NotFound(f"No image found with ID {image_id}") from None
+            raise NotFound.image(image_id) from None
         for location in locations:
             # The row is already deleted, so nothing serves these bytes any more; a failure here
             # leaves an orphan in the store, never a broken image.
@@ -290,13 +289,13 @@ class ImageService:
         except db.LimitReached as reached:
             raise _over_quota("image tags", reached.count, self.quotas.tags) from None
         except db.NotFound:
-            raise NotFound(f"No image found with ID {image_id}") from None
+            raise NotFound.image(image_id) from None
 
     def delete_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         self.authorized(ctx, image_id, "modify_image")
         try:
             deleted = self.repo.delete_tag(image_id, tag)
         except db.NotFound:
-            raise NotFound(f"No image found with ID {image_id}") from None
+            raise NotFound.image(image_id) from None
         if not deleted:
             raise NotFound(f"Tag {tag} not found on image {image_id}")
