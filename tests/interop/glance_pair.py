@@ -152,7 +152,8 @@ def serve_pair(base: Path, db_url: str, maker: str, kind: str) -> Iterator[Pair]
     finally:
         glance.stop()
         spyglass.stop()
-    assert "Traceback" not in spyglass.log()
+    log = spyglass.log()
+    assert "Traceback" not in log, log[max(0, log.index("Traceback") - 500):][:6000]
     assert glance.log_count("database is locked") == 0
 
 

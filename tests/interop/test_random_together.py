@@ -55,9 +55,12 @@ def test_random_steps_through_both_at_once(pair: Pair, partner: str, attrs: dict
     for thread in threads:
         thread.join(timeout=300)
     assert set(statuses) == {"spyglass", "glance"}, "a driver failed"
-    assert all(status < 500 for status in statuses["spyglass"]), list(zip(spyglass_steps, statuses["spyglass"]))
+    failed = [(number, step, status) for number, (step, status) in enumerate(zip(spyglass_steps, statuses["spyglass"]))
+              if status >= 500]
     if partner == "spyglass":
-        assert all(status < 500 for status in statuses["glance"]), list(zip(glance_steps, statuses["glance"]))
+        failed += [(number, step, status) for number, (step, status) in enumerate(zip(glance_steps, statuses["glance"]))
+                   if status >= 500]
+    assert not failed, failed
 
     views = {service: life.seen() for service, life in lives.items()}
     assert views["spyglass"] == views["glance"]

@@ -22,7 +22,7 @@ Processor = Callable[[Any], Any] | None
 
 
 class CompiledStatement:
-    def __init__(self, engine: sa.Engine, stmt: sa.Select[Any] | sa.Insert | sa.Update) -> None:
+    def __init__(self, engine: sa.Engine, stmt: sa.Select[Any] | sa.Insert | sa.Update | sa.Delete) -> None:
         dialect = engine.dialect
         compiled = stmt.compile(dialect=dialect)
         self.engine = engine

@@ -89,10 +89,16 @@ class ImageRepository:
         loc = t.image_locations
         self._live_locations = CompiledStatement(engine, sa.select(loc.c.id, loc.c.value, loc.c.meta_data).where(
             loc.c.image_id == sa.bindparam("image_id"), not_deleted(loc)))
+        # Members are removed, not marked deleted, as delete_member removes them: a row marked
+        # deleted now would repeat the unique key (image, member, deleted_at) of a twin row that
+        # Glance's racing additions leave, or of a removal Glance marked within the same second.
+        members = t.image_members
         self._delete_children = [
             CompiledStatement(engine, soft_delete(loc, loc.c.image_id, status="deleted")),
             *(CompiledStatement(engine, soft_delete(table, table.c.image_id))
-              for table in (t.image_properties, t.image_tags, t.image_members))]
+              for table in (t.image_properties, t.image_tags)),
+            CompiledStatement(engine, members.delete().where(members.c.image_id == sa.bindparam("image_id"),
+                                                             not_deleted(members)))]
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sa.Connection]:
@@ -305,14 +311,19 @@ class ImageRepository:
                 raise NotFound(image_id)
             locations = [Location(url=url, metadata=json.loads(meta or "{}"), id=location_id)
                          for location_id, url, meta in self._live_locations.fetch(cursor, values)]
-            for soft_delete in self._delete_children:
-                soft_delete.execute(cursor, values)
+            for delete_children in self._delete_children:
+                delete_children.execute(cursor, values)
         return locations
 
     def list_members(self, image_id: str, *, seen_by: str | None = None) -> list[Member]:
+        """Each membership once, as its first row says: Glance nodes adding one member at once
+        both insert it (Glance looks, then inserts, without a lock; the unique key holds a NULL
+        deleted_at), and such rows are changed and removed together."""
         with self.engine.begin() as conn:
-            return [member_from_row(r) for r in conn.execute(self._members_select(image_id, seen_by)
-                                                     .order_by(t.image_members.c.id))]
+            first: dict[str, Any] = {}
+            for row in conn.execute(self._members_select(image_id, seen_by).order_by(t.image_members.c.id)):
+                first.setdefault(row.member, row)
+        return [member_from_row(row) for row in first.values()]
 
     @retried
     def add_member(self, image_id: str, member: str, limit: int = -1) -> Member:
@@ -341,7 +352,7 @@ class ImageRepository:
             result = conn.execute(m.update().where(
                 m.c.image_id == image_id, m.c.member == member, not_deleted(m)
             ).values(status=status, updated_at=now))
-            if result.rowcount != 1:
+            if result.rowcount == 0:  # (more than one: rows of one membership, see list_members)
                 return None
             row = conn.execute(self._members_select(image_id).where(m.c.member == member)).first()
         return member_from_row(row)
@@ -352,7 +363,7 @@ class ImageRepository:
         with self._write() as conn:
             result = conn.execute(m.delete().where(
                 m.c.image_id == image_id, m.c.member == member, not_deleted(m)))
-            return result.rowcount == 1
+            return result.rowcount > 0
 
     @staticmethod
     def _members_select(image_id: str, seen_by: str | None = None) -> sa.Select[Any]:
