@@ -23,6 +23,7 @@ from spyglass.db.repo import ImageRepository
 from spyglass.images.data import ImageData, InspectionSettings
 from spyglass.images.errors import ImageServiceError
 from spyglass.images.listing import Limits
+from spyglass.images.leftovers import remove_leftover_data
 from spyglass.images.members import ImageMembers
 from spyglass.images.policy import Policy
 from spyglass.images.properties import Formats
@@ -183,11 +184,13 @@ def _with_cors(app: WSGIApp, conf: cfg.ConfigOpts) -> WSGIApp:
     return cors.CORS(app, conf)
 
 
-def recover_interrupted_uploads(conf: cfg.ConfigOpts) -> list[str]:
-    """Run once at start, before the workers: undo the uploads a crashed server left in saving."""
+def recover_after_crash(conf: cfg.ConfigOpts) -> None:
+    """Run once at start, before the workers: undo the uploads a crashed server left in saving,
+    and remove the data that deletes left behind."""
     engine = create_engine(config.database_url(conf), sqlite_busy_timeout=conf.database.busy_timeout)
     try:
-        journal = UploadJournal(config.data_dir(conf) / "uploads")
-        return journal.recover(ImageRepository(engine), registry.from_config(conf))
+        repo, stores = ImageRepository(engine), registry.from_config(conf)
+        UploadJournal(config.data_dir(conf) / "uploads").recover(repo, stores)
+        remove_leftover_data(repo, stores)
     finally:
         engine.dispose()

@@ -43,7 +43,7 @@ def _serving_conf(args: argparse.Namespace, conf: cfg.ConfigOpts | None = None) 
 
 def _serve(args: argparse.Namespace) -> int:
     from spyglass import server
-    from spyglass.app import recover_interrupted_uploads
+    from spyglass.app import recover_after_crash
     from spyglass.db import migrate
 
     conf = _load(args)
@@ -54,7 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
               "(or `spyglass db check` to see what is pending).", file=sys.stderr)
         return 2
     conf = _serving_conf(args, conf)
-    recover_interrupted_uploads(conf)
+    recover_after_crash(conf)
     return server.serve(conf, reload_conf=lambda: _serving_conf(args))
 
 

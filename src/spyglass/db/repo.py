@@ -118,6 +118,24 @@ class ImageRepository:
                 add_child(image, kind, child_id, first, second, third)
         return image
 
+    def deleted_among(self, image_ids: Sequence[str]) -> set[str]:
+        """Those of `image_ids` that name a deleted image. (An image Glance's delayed delete left
+        for its scrubber is `pending_delete`, not `deleted`: its data is the scrubber's.)"""
+        i = t.images
+        with self.engine.begin() as conn:
+            # Lowercased: on MariaDB an ID in other capitals names the same image.
+            deleted = {image_id.lower() for image_id in conn.execute(
+                sa.select(i.c.id).where(i.c.id.in_(image_ids), i.c.status == "deleted")).scalars()}
+        return {image_id for image_id in image_ids if image_id.lower() in deleted}
+
+    def location_in_use(self, url: str) -> bool:
+        """Whether a location that is not deleted holds `url`, whatever its image and status. The
+        column has no index: a scan, for the rare data a delete left behind."""
+        loc = t.image_locations
+        with self.engine.begin() as conn:
+            return conn.execute(sa.select(loc.c.id).where(loc.c.value == url, not_deleted(loc)).limit(1)).first() \
+                is not None
+
     def member_of(self, image_id: str, project_id: str | None, *, seen_by: str | None = None) -> Member | None:
         if project_id is None:
             return None

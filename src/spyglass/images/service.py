@@ -252,7 +252,7 @@ class ImageService:
             raise NotFound.image(image_id) from None
         for location in locations:
             # The row is already deleted, so nothing serves these bytes any more; a failure here
-            # leaves an orphan in the store, never a broken image.
+            # leaves them in the store (the next start removes them), never a broken image.
             try:
                 self.stores.for_url(location.url).delete(location.url)
             except Exception:  # noqa: BLE001 - never fatal: the image is gone either way

@@ -58,6 +58,10 @@ class Store(Protocol):
         """Remove the data; removing data that is already gone is not an error."""
         ...
 
+    def stored_image_ids(self) -> Iterator[str]:
+        """The names of the data it holds that are image IDs (partial uploads left out)."""
+        ...
+
     def location_for(self, image_id: str) -> str:
         """Where add() puts an image's data, so an interrupted upload can be cleaned up."""
         ...

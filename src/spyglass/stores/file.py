@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import stat
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -129,5 +130,19 @@ class FilesystemStore:
     def location_for(self, image_id: str) -> str:
         return self.path_for(image_id).as_uri()
 
+    def stored_image_ids(self) -> Iterator[str]:
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False) and _is_uuid(entry.name):
+                    yield entry.name
+
     def discard_partial(self, image_id: str) -> None:
         self.partial_path_for(image_id).unlink(missing_ok=True)
+
+
+def _is_uuid(name: str) -> bool:
+    try:
+        uuid.UUID(name)
+    except ValueError:
+        return False
+    return True
