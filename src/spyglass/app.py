@@ -73,7 +73,7 @@ def build_services(conf: cfg.ConfigOpts) -> Services:
         limits=Limits(default=min(conf.limit_param_default, conf.api_limit_max), maximum=conf.api_limit_max),
         quotas=Quotas(properties=conf.image_property_quota, tags=conf.image_tag_quota,
                       members=conf.image_member_quota,
-                      image_size_cap=conf.image_size_cap),
+                      image_size_cap=conf.image_size_cap, storage=config.storage_quota(conf)),
         formats=Formats(disk=tuple(fmt.disk_formats), container=tuple(fmt.container_formats)),
     )
     inspection = InspectionSettings(

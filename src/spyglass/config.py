@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 from oslo_config import cfg
 
 DEFAULT_DATA_DIR = "./spyglass-data"
+# user_storage_quota as Glance reads it: "10GB", "512MB", "1000" (bytes); "10G" is not accepted.
+STORAGE_QUOTA = re.compile(r"(\d+)(([KMGT])?B)?")
 
 def _hash_algorithms() -> list[str]:
     """hashlib's algorithms with a fixed digest that fits os_hash_value (128 hex digits); the
@@ -51,6 +54,10 @@ core_opts = [
                help="Maximum number of members of one image (negative: unlimited)."),
     cfg.IntOpt("image_size_cap", default=1099511627776, min=1,
                help="Largest image, in bytes, that may be uploaded."),
+    cfg.StrOpt("user_storage_quota", default="0", regex=f"^{STORAGE_QUOTA.pattern}$",
+               help="Bytes of image data a project may keep in the stores, counted as Glance counts "
+                    "them (the size of each of its images once per location); 0 means unlimited. A "
+                    "number, optionally followed by B, KB, MB, GB or TB (powers of 1024), no space."),
     cfg.StrOpt("hashing_algorithm", default="sha512", choices=_hash_algorithms(),
                help="Secure hash computed over uploaded data besides md5, shown as os_hash_algo "
                     "and os_hash_value; images keep the algorithm they were uploaded with."),
@@ -145,6 +152,14 @@ def load(argv: list[str] | None = None, config_files: list[str] | None = None,
     conf(args=argv or [], project="spyglass", default_config_files=config_files or [],
          default_config_dirs=config_dirs or [])
     return conf
+
+
+def storage_quota(conf: cfg.ConfigOpts) -> int:
+    """user_storage_quota in bytes (0: unlimited)."""
+    match = STORAGE_QUOTA.fullmatch(conf.user_storage_quota)
+    assert match is not None  # the option's regex
+    number, _, prefix = match.groups()
+    return int(number) * 1024 ** " KMGT".index(prefix or " ")
 
 
 def check_values(conf: cfg.ConfigOpts) -> None:

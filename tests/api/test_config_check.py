@@ -15,7 +15,7 @@ from spyglass_testing import SPYGLASS, write_config
 
 def test_settings_spyglass_does_not_read_are_named_at_start(new_server, tmp_path):
     server = new_server({
-        "debug": "false", "workers": 2, "user_storage_quota": "10G",                  # DEFAULT
+        "debug": "false", "workers": 2, "image_location_quota": "10",                # DEFAULT
         "glance_store.filesystem_store_file_perm": 0, "glance_store.swift_store_auth_address": "http://swift",
         "keystone_authtoken.auth_url": "http://keystone", "keystone_authtoken.password": "secret",
         "taskflow_executor.conversion_format": "raw",
@@ -26,7 +26,7 @@ def test_settings_spyglass_does_not_read_are_named_at_start(new_server, tmp_path
     warnings = [line for line in server.log().splitlines() if " WARNING spyglass.serve " in line]
     said = [line.split("[-] ", 1)[1] for line in warnings]
     assert said == [
-        f"{config_file}: [DEFAULT] user_storage_quota is ignored: not an option Spyglass reads",
+        f"{config_file}: [DEFAULT] image_location_quota is ignored: not an option Spyglass reads",
         f"{config_file}: [glance_store] swift_store_auth_address is ignored: not an option Spyglass reads",
         (f"{config_file}: [keystone_authtoken] is ignored: Keystone authentication is not in this release: "
          "identity comes from the X-Project-Id/X-User-Id/X-Roles headers"),

@@ -118,6 +118,19 @@ class ImageRepository:
                 add_child(image, kind, child_id, first, second, third)
         return image
 
+    def storage_used(self, owner: str | None, *, besides: str) -> int:
+        """Bytes the images of `owner` other than `besides` hold in the stores, counted as Glance
+        counts them for its user_storage_quota: each image's size once per location, images that
+        failed or are deleted left out."""
+        i, loc = t.images, t.image_locations
+        stmt = (sa.select(sa.func.coalesce(sa.func.sum(i.c.size), 0))
+                .select_from(i.join(loc, loc.c.image_id == i.c.id))
+                .where(i.c.owner == owner, i.c.id != besides, i.c.size > 0,
+                       i.c.status.not_in(["killed", "deleted", "pending_delete"]),
+                       not_deleted(loc), loc.c.status != "deleted"))
+        with self.engine.begin() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
     def deleted_among(self, image_ids: Sequence[str]) -> set[str]:
         """Those of `image_ids` that name a deleted image. (An image Glance's delayed delete left
         for its scrubber is `pending_delete`, not `deleted`: its data is the scrubber's.)"""

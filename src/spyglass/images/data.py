@@ -75,6 +75,12 @@ class ImageData:
         cap = svc.quotas.image_size_cap
         if declared_length is not None and declared_length > cap:
             raise QuotaExceeded(f"Image data of {declared_length} bytes exceeds the limit of {cap} bytes.")
+        # As Glance: the project's room is counted before (an upload of unknown size is refused only
+        # when there is none), limits the stream, and is counted again once the size is known.
+        room = self._storage_room(ctx, image_id)
+        if room is not None and (room <= 0 if declared_length is None else declared_length > room):
+            raise self._storage_full(declared_length, room)
+        max_size = cap if room is None else min(cap, room)
 
         store_id = svc.stores.default_id
         store = svc.stores.default
@@ -93,7 +99,7 @@ class ImageData:
                 vmdk_allowed_types=self.inspection.vmdk_allowed_types,
                 gpt_safety_checks_nonfatal=self.inspection.gpt_safety_checks_nonfatal)
             try:
-                stored = store.add(image_id, _CheckedBody(fill, inspector, declared_length), max_size=cap,
+                stored = store.add(image_id, _CheckedBody(fill, inspector, declared_length), max_size=max_size,
                                    hash_algo=self.hash_algo)
             except BaseException:
                 self._requeue(image_id)
@@ -104,6 +110,12 @@ class ImageData:
                 store.delete(stored.url)
                 self._requeue(image_id)
                 raise BadRequest(f"Image content is not acceptable: {exc}") from None
+            # Counted again: uploads of the project's other images may have finished meanwhile.
+            room = self._storage_room(ctx, image_id)
+            if room is not None and stored.size > room:
+                store.delete(stored.url)
+                self._requeue(image_id)
+                raise self._storage_full(stored.size, room)
             activated = svc.repo.update(
                 image_id,
                 core={"status": states.ACTIVE, "size": stored.size, "checksum": stored.checksum,
@@ -117,6 +129,8 @@ class ImageData:
                 store.delete(stored.url)
                 raise Conflict(f"Image {image_id} was deleted or changed during the upload.")
         except SizeLimitExceeded as exc:
+            if max_size < cap:
+                raise self._storage_full(None, max_size) from None
             raise QuotaExceeded(str(exc)) from None
         except IncompleteUpload as exc:
             raise BadRequest(f"Upload incomplete: {exc}. The image is queued again.") from None
@@ -126,6 +140,19 @@ class ImageData:
         finally:
             self.journal.end(marker)
         return svc.find_visible(ctx, image_id)
+
+    def _storage_room(self, ctx: RequestContext, image_id: str) -> int | None:
+        """Bytes the caller's project may still store besides this image's (None: no quota). The
+        caller's project, as Glance counts it, even when an admin uploads to another's image."""
+        quota = self.images.quotas.storage
+        if not quota:
+            return None
+        return quota - self.images.repo.storage_used(ctx.project_id, besides=image_id)
+
+    def _storage_full(self, size: int | None, room: int) -> QuotaExceeded:
+        data = "Image data" if size is None else f"Image data of {size} bytes"
+        return QuotaExceeded(f"{data} would exceed the project's storage quota of "
+                             f"{self.images.quotas.storage} bytes: {max(room, 0)} bytes remain.")
 
     def _requeue(self, image_id: str) -> None:
         self.images.repo.update(image_id, core={"status": states.QUEUED}, expect_status=[states.SAVING])

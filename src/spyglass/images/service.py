@@ -27,6 +27,7 @@ class Quotas:
     tags: int
     members: int
     image_size_cap: int
+    storage: int = 0  # bytes of data per project (user_storage_quota); 0: unlimited
 
 
 def _check_quota(what: str, count: int, limit: int) -> None:
