@@ -9,16 +9,15 @@ from __future__ import annotations
 import uuid
 
 import requests
-from imagecheck import database
+from imagecheck import database, upload
 from sqlalchemy import text
 
-from spyglass_testing import SpyglassServer
+from spyglass_testing import SpyglassServer, create_image
 
 
 def _active_image(session: requests.Session, data: bytes) -> str:
-    image_id = session.post("/v2/images", json={"disk_format": "raw", "container_format": "bare"}).json()["id"]
-    assert session.put(f"/v2/images/{image_id}/file", data=data,
-                       headers={"Content-Type": "application/octet-stream"}).status_code == 204
+    image_id = create_image(session)["id"]
+    upload(session, image_id, data)
     return image_id
 
 
@@ -43,7 +42,7 @@ def test_the_next_start_removes_only_what_deletes_left(spyglass_server, new_serv
     _mark_deleted(server, scrubbers, status="pending_delete")
     _mark_deleted(server, named_elsewhere)
     # Another image whose location an admin set to the deleted image's bytes (through Glance).
-    sharing = admin.post("/v2/images", json={"disk_format": "raw", "container_format": "bare"}).json()["id"]
+    sharing = create_image(admin)["id"]
     with database(server).begin() as con:
         con.execute(text("INSERT INTO image_locations (image_id, value, meta_data, status, created_at, deleted) "
                          "SELECT :sharing, value, meta_data, 'active', created_at, :false FROM image_locations "
