@@ -122,14 +122,18 @@ class ImageRepository:
         """Bytes the images of `owner` other than `besides` hold in the stores, counted as Glance
         counts them for its user_storage_quota: each image's size once per location, images that
         failed or are deleted left out."""
-        i, loc = t.images, t.image_locations
-        stmt = (sa.select(sa.func.coalesce(sa.func.sum(i.c.size), 0))
-                .select_from(i.join(loc, loc.c.image_id == i.c.id))
-                .where(i.c.owner == owner, i.c.id != besides, i.c.size > 0,
-                       i.c.status.not_in(["killed", "deleted", "pending_delete"]),
-                       not_deleted(loc), loc.c.status != "deleted"))
         with self.engine.begin() as conn:
-            return int(conn.execute(stmt).scalar_one())
+            return self._storage_used(conn, owner, besides)
+
+    @staticmethod
+    def _storage_used(conn: sa.Connection, owner: str | None, besides: str) -> int:
+        i, loc = t.images, t.image_locations
+        return int(conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(i.c.size), 0))
+            .select_from(i.join(loc, loc.c.image_id == i.c.id))
+            .where(i.c.owner == owner, i.c.id != besides, i.c.size > 0,
+                   i.c.status.not_in(["killed", "deleted", "pending_delete"]),
+                   not_deleted(loc), loc.c.status != "deleted")).scalar_one())
 
     def deleted_among(self, image_ids: Sequence[str]) -> set[str]:
         """Those of `image_ids` that name a deleted image. (An image Glance's delayed delete left
@@ -217,12 +221,16 @@ class ImageRepository:
         expect: Mapping[str, Any] | None = None,
         add_location: Location | None = None,
         property_limit: int = -1,
+        storage_quota: tuple[str | None, int] | None = None,
     ) -> bool:
         """Apply changes in one transaction. With expect_status, only while the image is in one of
         those states (a compare-and-set, so that two workers can never both move an image on);
         with expect, only while these columns still hold these values.
         LimitReached if the image would have more than property_limit properties (when not
-        negative): the caller counted them before, but another request may have added some since."""
+        negative): the caller counted them before, but another request may have added some since.
+        With storage_quota (owner, bytes), LimitReached(the owner's bytes with the image's new
+        `size`) if they would pass it: counted in this transaction, so that on SQLite, whose
+        writers take turns, two uploads ending together cannot both pass."""
         now = utcnow()
         try:
             with self._write() as conn:
@@ -240,6 +248,11 @@ class ImageRepository:
                         p.c.image_id == image_id, not_deleted(p))).scalar_one()
                     if count > property_limit:
                         raise LimitReached(count)
+                if storage_quota is not None:
+                    owner, quota = storage_quota
+                    total = self._storage_used(conn, owner, image_id) + (core or {})["size"]
+                    if total > quota:
+                        raise LimitReached(total)
                 self._write_children(conn, image_id, tags, add_location, now)
         except sa.exc.IntegrityError as exc:
             if not set_properties:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from spyglass.context import RequestContext
+from spyglass.db import repo as db
 from spyglass.images import states
 from spyglass.images.errors import BadRequest, Conflict, Forbidden, NotFound, QuotaExceeded, ServiceUnavailable
 from spyglass.images.inspection import ContentInspector, ImageFormatRejected
@@ -76,7 +77,7 @@ class ImageData:
         if declared_length is not None and declared_length > cap:
             raise QuotaExceeded(f"Image data of {declared_length} bytes exceeds the limit of {cap} bytes.")
         # As Glance: the project's room is counted before (an upload of unknown size is refused only
-        # when there is none), limits the stream, and is counted again once the size is known.
+        # when there is none), limits the stream, and is counted again as the image becomes active.
         room = self._storage_room(ctx, image_id)
         if room is not None and (room <= 0 if declared_length is None else declared_length > room):
             raise self._storage_full(declared_length, room)
@@ -110,20 +111,22 @@ class ImageData:
                 store.delete(stored.url)
                 self._requeue(image_id)
                 raise BadRequest(f"Image content is not acceptable: {exc}") from None
-            # Counted again: uploads of the project's other images may have finished meanwhile.
-            room = self._storage_room(ctx, image_id)
-            if room is not None and stored.size > room:
+            quota = svc.quotas.storage
+            try:
+                activated = svc.repo.update(
+                    image_id,
+                    core={"status": states.ACTIVE, "size": stored.size, "checksum": stored.checksum,
+                          "os_hash_algo": stored.hash_algo, "os_hash_value": stored.hash_value,
+                          "virtual_size": inspector.virtual_size},
+                    expect_status=[states.SAVING],
+                    add_location=Location(url=stored.url, metadata={"store": store_id}),
+                    # Counted again: uploads of the project's other images may have ended meanwhile.
+                    storage_quota=(ctx.project_id, quota) if quota else None,
+                )
+            except db.LimitReached as reached:
                 store.delete(stored.url)
                 self._requeue(image_id)
-                raise self._storage_full(stored.size, room)
-            activated = svc.repo.update(
-                image_id,
-                core={"status": states.ACTIVE, "size": stored.size, "checksum": stored.checksum,
-                      "os_hash_algo": stored.hash_algo, "os_hash_value": stored.hash_value,
-                      "virtual_size": inspector.virtual_size},
-                expect_status=[states.SAVING],
-                add_location=Location(url=stored.url, metadata={"store": store_id}),
-            )
+                raise self._storage_full(stored.size, quota - (reached.count - stored.size)) from None
             if not activated:
                 # Deleted (or otherwise moved on) while the bytes were streaming in.
                 store.delete(stored.url)
