@@ -82,8 +82,6 @@ def insert_statement(table: sa.Table, columns: Iterable[str]) -> sa.Insert:
     return table.insert().values({name: sa.bindparam(name) for name in columns})
 
 
-
-
 def image_from_row(columns: Any) -> Image:
     return Image(**{name: columns[name] for name in CORE_ATTRIBUTES})
 

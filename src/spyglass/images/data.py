@@ -13,7 +13,7 @@ from spyglass.images.inspection import ContentInspector, ImageFormatRejected
 from spyglass.images.service import ImageService
 from spyglass.images.uploads import UploadJournal
 from spyglass.model import Image, Location
-from spyglass.stores.base import Reader, SizeLimitExceeded, StoreError
+from spyglass.stores.base import Reader, SizeLimitExceeded, Store, StoreError
 
 LOG = logging.getLogger(__name__)
 
@@ -108,8 +108,7 @@ class ImageData:
             try:
                 inspector.finish()
             except ImageFormatRejected as exc:
-                store.delete(stored.url)
-                self._requeue(image_id)
+                self._discard(store, stored.url, image_id)
                 raise BadRequest(f"Image content is not acceptable: {exc}") from None
             quota = svc.quotas.storage
             try:
@@ -124,8 +123,7 @@ class ImageData:
                     storage_quota=(ctx.project_id, quota) if quota else None,
                 )
             except db.LimitReached as reached:
-                store.delete(stored.url)
-                self._requeue(image_id)
+                self._discard(store, stored.url, image_id)
                 raise self._storage_full(stored.size, quota - (reached.count - stored.size)) from None
             if not activated:
                 # Deleted (or otherwise moved on) while the bytes were streaming in.
@@ -156,6 +154,12 @@ class ImageData:
         data = "Image data" if size is None else f"Image data of {size} bytes"
         return QuotaExceeded(f"{data} would exceed the project's storage quota of "
                              f"{self.images.quotas.storage} bytes: {max(room, 0)} bytes remain.")
+
+    def _discard(self, store: Store, url: str, image_id: str) -> None:
+        """Bytes stored for an image that will not become active with them: removed, and the
+        image queued again."""
+        store.delete(url)
+        self._requeue(image_id)
 
     def _requeue(self, image_id: str) -> None:
         self.images.repo.update(image_id, core={"status": states.QUEUED}, expect_status=[states.SAVING])
